@@ -1,0 +1,230 @@
+/*
+ * unmask.h: the public API of unmask, a C11 engine for diffusion language models (dLLMs).
+ *
+ * A dLLM starts from a canvas of mask tokens and unmasks many positions per step with
+ * bidirectional attention. unmask loads Hugging Face checkpoints directly (config.json,
+ * safetensors, tokenizer.json) for LLaDA, Dream, Llama and Qwen2, runs the forward pass on
+ * the CPU, and generates with the published samplers (LLaDA `generate`, Dream
+ * `diffusion_generate`).
+ *
+ * Worked example (error handling shortened):
+ *
+ *     um_model *model = NULL;
+ *     struct um_model_params mp = um_model_default_params();
+ *     if (um_model_load("models/tiny-llada", &mp, &model) != UM_OK) {
+ *         fprintf(stderr, "error: %s\n", um_last_error());
+ *         return 1;
+ *     }
+ *     const um_tokenizer *tok = um_model_tokenizer(model);
+ *     int32_t *ids; size_t n_ids;
+ *     um_tokenizer_encode(tok, "Hello", 5, &ids, &n_ids);
+ *     um_ctx *ctx; um_ctx_init(model, (int)n_ids + 64, &ctx);
+ *     struct um_gen_params gp = um_gen_default_params(model);
+ *     gp.gen_length = 64; gp.steps = 64; gp.block_length = 32;
+ *     int32_t out[64];
+ *     um_generate(ctx, ids, (int)n_ids, &gp, out);
+ *     char *text; um_tokenizer_decode(tok, out, 64, &text);
+ *     puts(text);
+ *     free(text); free(ids); um_ctx_free(ctx); um_model_free(model);
+ *
+ * Conventions
+ * - Every fallible call returns enum um_status. On failure, um_last_error() returns a one-line
+ *   message (per thread) naming the file, field or byte offset at fault; outputs are left
+ *   untouched unless stated.
+ * - Library code never prints and never exits.
+ * - Handles are opaque; *_free(NULL) is a no-op. Buffers returned through `**out` pointers
+ *   are malloc'd and the caller frees them with free().
+ * - Threads: a um_model is immutable after load and may be shared by many um_ctx, each used
+ *   by one thread at a time. Kernels inside a call use OpenMP with n_threads threads.
+ *
+ * Shape letters used in comments: T tokens, D hidden size, H query heads, Hkv key/value
+ * heads, Dh head dim, F feed-forward size, V vocabulary, L layers, R requested logit rows.
+ */
+#ifndef UNMASK_H
+#define UNMASK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- status */
+
+enum um_status {
+    UM_OK = 0,
+    UM_ERR_IO = 1,          /* file missing, unreadable, mmap failed */
+    UM_ERR_FORMAT = 2,      /* malformed safetensors / JSON / tokenizer / config */
+    UM_ERR_UNSUPPORTED = 3, /* valid input we do not handle (architecture, dtype) */
+    UM_ERR_NOMEM = 4,
+    UM_ERR_ARG = 5,         /* invalid argument from the caller */
+    UM_ERR_CANCELLED = 6,   /* a progress callback asked to stop */
+};
+
+/* Message of the last failed call on this thread ("" if none). Valid until the next failing
+ * call on the same thread. */
+const char *um_last_error(void);
+/* Short name of a status ("io", "format", ...). Static string. */
+const char *um_status_str(enum um_status st);
+
+/* ---------------------------------------------------------------- tokenizer */
+
+typedef struct um_tokenizer um_tokenizer;
+
+/* Load a Hugging Face tokenizer.json (byte-level BPE: Qwen2/3, Llama 3, and the project's own).
+ * `path` is the file or a folder that contains tokenizer.json. */
+enum um_status um_tokenizer_load(const char *path, um_tokenizer **out);
+void um_tokenizer_free(um_tokenizer *tok);
+
+/* Encode UTF-8 text to ids. Adds no BOS/EOS. Added/special tokens written literally in the text
+ * (e.g. "<|im_end|>") are recognised as single ids. Invalid UTF-8 is an error.
+ * On success *ids is malloc'd with *n_ids entries (may be 0); the caller frees it. */
+enum um_status um_tokenizer_encode(const um_tokenizer *tok, const char *text, size_t len,
+                                   int32_t **ids, size_t *n_ids);
+/* Decode ids to UTF-8 text; byte sequences that are not valid UTF-8 become U+FFFD. Ids out of
+ * range are an error. *text is malloc'd, NUL-terminated; the caller frees it. */
+enum um_status um_tokenizer_decode(const um_tokenizer *tok, const int32_t *ids, size_t n_ids,
+                                   char **text);
+/* Number of ids (base vocabulary plus added tokens, i.e. max id + 1). */
+int32_t um_tokenizer_n_vocab(const um_tokenizer *tok);
+/* Id of a token given by its exact string (vocabulary or added token), or -1. */
+int32_t um_tokenizer_token_id(const um_tokenizer *tok, const char *token);
+
+/* Chat templates of the instruct models (single user turn, generation prompt appended). */
+enum um_chat_template {
+    UM_CHAT_NONE = 0,
+    UM_CHAT_LLADA,  /* LLaDA-8B-Instruct (Llama 3 style headers) */
+    UM_CHAT_DREAM,  /* Dream-v0-Instruct-7B (Qwen2 ChatML with default system prompt) */
+};
+/* Wrap `user` in the template. *out is malloc'd, NUL-terminated. */
+enum um_status um_chat_apply(enum um_chat_template tmpl, const char *user, char **out);
+
+/* ---------------------------------------------------------------- model */
+
+enum um_family {
+    UM_FAMILY_LLADA = 0, /* LLaDAModelLM: OLMo-style names, bidirectional, no logit shift */
+    UM_FAMILY_DREAM,     /* DreamModel: Qwen2 names, q/k/v bias, bidirectional, logits shifted */
+    UM_FAMILY_LLAMA,     /* LlamaForCausalLM: causal AR baseline */
+    UM_FAMILY_QWEN2,     /* Qwen2ForCausalLM: causal AR baseline, q/k/v bias */
+};
+const char *um_family_str(enum um_family f);
+
+enum um_dtype { UM_DTYPE_F32 = 0, UM_DTYPE_F16, UM_DTYPE_BF16 };
+const char *um_dtype_str(enum um_dtype t);
+
+enum um_precision {
+    UM_PRECISION_FP32 = 0, /* default, exact: fp32 activations, weights widened on the fly */
+    UM_PRECISION_BF16,     /* opt-in: activations rounded to bf16, bf16 dot products */
+};
+
+struct um_model_info {
+    enum um_family family;
+    enum um_dtype dtype;     /* dtype of the matrices on disk */
+    int32_t n_vocab;         /* V: rows of the embedding / LM head */
+    int32_t n_embd;          /* D */
+    int32_t n_layer;         /* L */
+    int32_t n_head;          /* H */
+    int32_t n_head_kv;       /* Hkv (divides H) */
+    int32_t head_dim;        /* Dh */
+    int32_t n_ff;            /* F */
+    int32_t max_positions;   /* context limit from config */
+    float rope_theta;
+    float norm_eps;
+    bool causal;             /* true for Llama/Qwen2 */
+    bool shift_logits;       /* Dream: token i is predicted at row i-1 */
+    bool qkv_bias;
+    bool tied_embeddings;
+    int64_t n_params;        /* total parameter count */
+    int32_t mask_id;         /* -1 if the family has none (AR models) */
+    int32_t bos_id, eos_id, eot_id, pad_id; /* -1 where absent */
+    enum um_chat_template chat_template;
+};
+
+typedef struct um_model um_model;
+
+struct um_model_params {
+    int n_threads;                 /* 0: all cores */
+    enum um_precision precision;   /* UM_PRECISION_FP32 by default */
+    bool load_tokenizer;           /* default true; a missing tokenizer.json is not an error */
+};
+struct um_model_params um_model_default_params(void);
+
+/* Load a Hugging Face model folder: config.json, model.safetensors or
+ * model.safetensors.index.json with shards, optional tokenizer.json. Weights are mmap'd
+ * read-only and stay in their file dtype. Everything is validated; on failure *out is untouched
+ * and um_last_error() names the file and field. */
+enum um_status um_model_load(const char *dir, const struct um_model_params *params,
+                             um_model **out);
+void um_model_free(um_model *model);
+/* Borrowed; lives as long as the model. */
+const struct um_model_info *um_model_get_info(const um_model *model);
+/* Borrowed tokenizer, or NULL if the folder had none. */
+const um_tokenizer *um_model_tokenizer(const um_model *model);
+
+/* ---------------------------------------------------------------- forward */
+
+/* A context holds the activations for sequences of up to max_tokens tokens. All memory is
+ * allocated here; um_forward allocates nothing. One thread uses a context at a time. */
+typedef struct um_ctx um_ctx;
+enum um_status um_ctx_init(const um_model *model, int max_tokens, um_ctx **out);
+void um_ctx_free(um_ctx *ctx);
+/* The model a context was made for (borrowed). */
+const um_model *um_ctx_model(const um_ctx *ctx);
+/* Largest token count the context accepts. */
+int um_ctx_max_tokens(const um_ctx *ctx);
+
+/* Run the model on tokens[T] (positions 0..T-1; bidirectional attention unless the model is
+ * causal) and write raw logits for the requested rows: logits[R][V] where row r holds the
+ * output at position rows[r]. No logit shift is applied here (see shift_logits). */
+enum um_status um_forward(um_ctx *ctx, const int32_t *tokens, int n_tokens, const int32_t *rows,
+                          int n_rows, float *logits);
+
+/* ---------------------------------------------------------------- generation */
+
+enum um_remasking { UM_REMASK_LOW_CONFIDENCE = 0, UM_REMASK_RANDOM };
+enum um_alg {
+    UM_ALG_NONE = 0,   /* LLaDA block schedule (generate.py) */
+    UM_ALG_ORIGIN,     /* Dream timestep schedule, each mask revealed with prob 1 - s/t */
+    UM_ALG_MASKGIT_PLUS, /* Dream: confidence = top-1 probability */
+    UM_ALG_TOPK_MARGIN,  /* Dream: confidence = top1 - top2 */
+    UM_ALG_ENTROPY,      /* Dream: confidence = sum p log p (higher = more certain) */
+};
+
+/* Called after every denoising step with the whole canvas (prompt + generation). Return false
+ * to cancel (um_generate then returns UM_ERR_CANCELLED). */
+typedef bool (*um_progress_fn)(void *user, const int32_t *canvas, int n_canvas, int step,
+                               int n_steps);
+
+struct um_gen_params {
+    int gen_length;      /* N tokens after the prompt */
+    int steps;           /* total denoising steps */
+    int block_length;    /* LLaDA block schedule; gen_length must be a multiple */
+    enum um_remasking remasking;
+    enum um_alg alg;     /* != NONE selects the Dream timestep schedule */
+    double eps;          /* Dream schedule end, default 1e-3 */
+    double alg_temp;     /* Dream: >0 samples positions from softmax(conf / alg_temp) */
+    double temperature;  /* 0 = greedy */
+    double top_p;        /* Dream: 1 = off */
+    int top_k;           /* Dream: 0 = off */
+    double cfg;          /* LLaDA classifier-free guidance scale, 0 = off */
+    bool logits_eos_inf;         /* LLaDA: EOS logit set to -inf */
+    bool confidence_eos_eot_inf; /* LLaDA: EOS/EoT confidence set to -inf */
+    uint64_t seed;
+    um_progress_fn progress;
+    void *progress_user;
+};
+/* Defaults follow the model family (LLaDA: low_confidence blocks; Dream: entropy schedule). */
+struct um_gen_params um_gen_default_params(const um_model *model);
+
+/* Generate gen_length tokens after prompt[n_prompt]; out[gen_length] receives the whole canvas
+ * after the prompt (mask ids only if cancelled). The context must hold n_prompt + gen_length
+ * tokens (twice that count is not needed for CFG: passes run one after another). */
+enum um_status um_generate(um_ctx *ctx, const int32_t *prompt, int n_prompt,
+                           const struct um_gen_params *params, int32_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* UNMASK_H */

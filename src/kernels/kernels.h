@@ -1,0 +1,41 @@
+/*
+ * kernels.h: compute kernels of the forward pass. Private to the library.
+ *
+ * Matrices are row-major. A weight matrix is stored as in PyTorch's nn.Linear: W[N][K] (N
+ * outputs, K inputs) in its file dtype (f32, f16 or bf16), and y = x W^T.
+ *
+ * Threading: kernels parallelise internally with OpenMP (um_get_threads() threads); callers
+ * call them from one thread. Kernels allocate nothing per call except the GEMM backend's
+ * per-thread packing buffers, which are allocated once and reused.
+ *
+ * Every optimised kernel has a scalar reference (*_ref) that tests compare against.
+ */
+#ifndef UM_KERNELS_H
+#define UM_KERNELS_H
+
+#include "unmask.h"
+
+#include <stdint.h>
+
+typedef struct um_wmat {
+    enum um_dtype dtype;
+    const void *data; /* [n][k] in dtype */
+    int64_t n;        /* N: output features (rows) */
+    int64_t k;        /* K: input features (columns) */
+} um_wmat;
+
+/* y[M][N] = x[M][K] . W[N][K]^T (+ bias[N] if bias != NULL).
+ * UM_PRECISION_FP32: fp32 activations, weights widened exactly to fp32, fp32 accumulation.
+ * UM_PRECISION_BF16: x rounded to bf16, bf16 products (weights rounded to bf16 if they are not
+ * already), fp32 accumulation.
+ * The backend (own AVX-512 kernels, OpenBLAS, oneDNN) is chosen by measurement; see gemm.c. */
+void um_matmul(const um_wmat *w, const float *x, int64_t m, float *y, const float *bias,
+               enum um_precision prec);
+/* Scalar reference: double accumulation is NOT used; plain fp32 dot products in k order. */
+void um_matmul_ref(const um_wmat *w, const float *x, int64_t m, float *y, const float *bias,
+                   enum um_precision prec);
+
+/* Name of the backend um_matmul uses for this (dtype, precision), for reports. */
+const char *um_matmul_backend(enum um_dtype dtype, enum um_precision prec);
+
+#endif /* UM_KERNELS_H */
