@@ -1,0 +1,531 @@
+/*
+ * unmask.c: the command-line program. One binary, one subcommand per job:
+ *
+ *   unmask generate -m DIR (-p TEXT | --prompt-ids "ID ...") [options]
+ *   unmask tokenize -m PATH TEXT | --decode "ID ..."
+ *   unmask info -m DIR
+ *
+ * Contract (other tools script against it): results on stdout; any error is one line on stderr
+ * "unmask: error: ..." naming the file and field, exit status 1 (2 for usage errors). Uses only
+ * the public API in unmask.h.
+ */
+#include "unmask.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define EXIT_USAGE 2
+
+static int fail(enum um_status st) {
+    fprintf(stderr, "unmask: error: %s\n", um_last_error());
+    return st == UM_ERR_ARG ? EXIT_USAGE : 1;
+}
+
+static int usage_error(const char *cmd, const char *fmt, const char *arg) {
+    fprintf(stderr, "unmask %s: error: ", cmd);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see 'unmask %s --help')\n", cmd);
+    return EXIT_USAGE;
+}
+
+/* ---------------------------------------------------------------- number parsing */
+
+static bool parse_long(const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_double(const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) return false;
+    *out = v;
+    return true;
+}
+
+/* "1 2 3" (spaces or commas) -> malloc'd ids */
+static bool parse_ids(const char *s, int32_t **ids, size_t *n) {
+    size_t cap = 16, k = 0;
+    int32_t *v = malloc(cap * sizeof *v);
+    if (!v) return false;
+    const char *p = s;
+    for (;;) {
+        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n') p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long x = strtol(p, &end, 10);
+        if (errno || end == p || x < 0 || x > INT32_MAX ||
+            (*end && *end != ' ' && *end != ',' && *end != '\t' && *end != '\n')) {
+            free(v);
+            return false;
+        }
+        if (k == cap) {
+            cap *= 2;
+            int32_t *nv = realloc(v, cap * sizeof *v);
+            if (!nv) {
+                free(v);
+                return false;
+            }
+            v = nv;
+        }
+        v[k++] = (int32_t)x;
+        p = end;
+    }
+    *ids = v;
+    *n = k;
+    return true;
+}
+
+static void print_ids(const int32_t *ids, size_t n) {
+    for (size_t i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
+    printf("\n");
+}
+
+/* ---------------------------------------------------------------- info */
+
+static const char *INFO_HELP =
+    "usage: unmask info -m DIR\n"
+    "\n"
+    "Print a model folder's family, sizes, dtype, parameter count and special ids.\n"
+    "\n"
+    "  -m, --model DIR   Hugging Face model folder (config.json + safetensors)\n"
+    "  -h, --help        this help\n";
+
+static int cmd_info(int argc, char **argv) {
+    const char *dir = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(INFO_HELP, stdout);
+            return 0;
+        } else if ((!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) && i + 1 < argc) {
+            dir = argv[++i];
+        } else {
+            return usage_error("info", "unknown or incomplete option '%s'", argv[i]);
+        }
+    }
+    if (!dir) return usage_error("info", "%s", "-m DIR is required");
+    struct um_model_params mp = um_model_default_params();
+    um_model *m = NULL;
+    enum um_status st = um_model_load(dir, &mp, &m);
+    if (st != UM_OK) return fail(st);
+    const struct um_model_info *in = um_model_get_info(m);
+    printf("family        %s\n", um_family_str(in->family));
+    printf("dtype         %s\n", um_dtype_str(in->dtype));
+    printf("parameters    %lld\n", (long long)in->n_params);
+    printf("layers        %d\n", in->n_layer);
+    printf("hidden        %d\n", in->n_embd);
+    printf("heads         %d (kv %d, head dim %d)\n", in->n_head, in->n_head_kv, in->head_dim);
+    printf("ffn           %d\n", in->n_ff);
+    printf("vocab         %d\n", in->n_vocab);
+    printf("max positions %d\n", in->max_positions);
+    printf("rope theta    %g\n", (double)in->rope_theta);
+    printf("norm eps      %g\n", (double)in->norm_eps);
+    printf("attention     %s\n", in->causal ? "causal" : "bidirectional");
+    printf("logit shift   %s\n", in->shift_logits ? "yes" : "no");
+    printf("tied head     %s\n", in->tied_embeddings ? "yes" : "no");
+    printf("mask id       %d\n", in->mask_id);
+    printf("bos id        %d\n", in->bos_id);
+    printf("eos id        %d\n", in->eos_id);
+    printf("eot id        %d\n", in->eot_id);
+    printf("pad id        %d\n", in->pad_id);
+    printf("tokenizer     %s\n", um_model_tokenizer(m) ? "yes" : "no");
+    um_model_free(m);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- tokenize */
+
+static const char *TOKENIZE_HELP =
+    "usage: unmask tokenize -m PATH TEXT\n"
+    "       unmask tokenize -m PATH --decode \"ID ID ...\"\n"
+    "\n"
+    "Encode TEXT to token ids (space-separated, one line; no BOS/EOS added; special tokens\n"
+    "written in the text are recognised), or decode ids to text.\n"
+    "\n"
+    "  -m, --model PATH  model folder or tokenizer.json\n"
+    "  --decode IDS      decode instead of encode\n"
+    "  -h, --help        this help\n";
+
+static int cmd_tokenize(int argc, char **argv) {
+    const char *path = NULL, *text = NULL, *decode = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(TOKENIZE_HELP, stdout);
+            return 0;
+        } else if ((!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) && i + 1 < argc) {
+            path = argv[++i];
+        } else if (!strcmp(argv[i], "--decode") && i + 1 < argc) {
+            decode = argv[++i];
+        } else if (argv[i][0] == '-' && argv[i][1] != 0) {
+            return usage_error("tokenize", "unknown or incomplete option '%s'", argv[i]);
+        } else if (!text) {
+            text = argv[i];
+        } else {
+            return usage_error("tokenize", "unexpected argument '%s' (quote the text)", argv[i]);
+        }
+    }
+    if (!path) return usage_error("tokenize", "%s", "-m PATH is required");
+    if (!text && !decode) return usage_error("tokenize", "%s", "TEXT or --decode is required");
+    um_tokenizer *tok = NULL;
+    enum um_status st = um_tokenizer_load(path, &tok);
+    if (st != UM_OK) return fail(st);
+    int rc = 0;
+    if (decode) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        char *out = NULL;
+        if (!parse_ids(decode, &ids, &n)) {
+            um_tokenizer_free(tok);
+            return usage_error("tokenize", "--decode '%s': expected non-negative integer ids",
+                               decode);
+        }
+        st = um_tokenizer_decode(tok, ids, n, &out);
+        if (st == UM_OK)
+            printf("%s\n", out);
+        else
+            rc = fail(st);
+        free(out);
+        free(ids);
+    } else {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        st = um_tokenizer_encode(tok, text, strlen(text), &ids, &n);
+        if (st == UM_OK)
+            print_ids(ids, n);
+        else
+            rc = fail(st);
+        free(ids);
+    }
+    um_tokenizer_free(tok);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- generate */
+
+static const char *GENERATE_HELP =
+    "usage: unmask generate -m DIR (-p TEXT | --prompt-ids \"ID ...\") [options]\n"
+    "\n"
+    "Generate with a diffusion LLM. With --alg the Dream timestep schedule is used,\n"
+    "otherwise the LLaDA block schedule. Defaults follow the model family.\n"
+    "\n"
+    "  -m, --model DIR        Hugging Face model folder\n"
+    "  -p, --prompt TEXT      prompt text (wrapped in the model's chat template unless --raw)\n"
+    "  --prompt-ids IDS       prompt as token ids (\"1 2 3\"); no template\n"
+    "  --raw                  do not apply the chat template\n"
+    "  --ids                  print the N generated ids (the whole canvas after the prompt)\n"
+    "  --gen-length N         tokens to generate (default 128)\n"
+    "  --steps N              denoising steps (default = gen length)\n"
+    "  --block-length N       LLaDA semi-autoregressive block length (default = gen length)\n"
+    "  --remasking R          low_confidence | random (LLaDA)\n"
+    "  --alg A                origin | maskgit_plus | topk_margin | entropy (Dream schedule)\n"
+    "  --eps E                Dream schedule end (default 1e-3)\n"
+    "  --alg-temp T           Dream: sample positions from softmax(confidence / T)\n"
+    "  --temperature T        token temperature (default 0 = greedy)\n"
+    "  --top-p P              Dream nucleus filter (default 1 = off)\n"
+    "  --top-k K              Dream top-k filter (default 0 = off)\n"
+    "  --cfg S                LLaDA classifier-free guidance scale (default 0 = off)\n"
+    "  --no-early-eos         LLaDA: EOS logit -inf and EOS/EoT confidence -inf\n"
+    "  --seed S               random seed (default 0)\n"
+    "  --threads N            threads (default: all cores)\n"
+    "  --precision P          fp32 (default, exact) | bf16 (faster, approximate)\n"
+    "  --visual               show the canvas being unmasked live (terminal)\n"
+    "  -h, --help             this help\n";
+
+struct visual_state {
+    const um_tokenizer *tok;
+    int n_prompt;
+    int32_t mask_id;
+    bool visual;
+    bool progress;
+};
+
+static bool on_step(void *user, const int32_t *canvas, int n_canvas, int step, int n_steps) {
+    struct visual_state *vs = user;
+    if (vs->visual && vs->tok) {
+        /* redraw: clear screen, print the generated part with masks shown as '_' */
+        fputs("\x1b[H\x1b[2J", stderr);
+        fprintf(stderr, "step %d/%d\n\n", step + 1, n_steps);
+        for (int i = vs->n_prompt; i < n_canvas; i++) {
+            if (canvas[i] == vs->mask_id) {
+                fputs("\x1b[2m_\x1b[0m", stderr);
+            } else {
+                char *s = NULL;
+                if (um_tokenizer_decode(vs->tok, &canvas[i], 1, &s) == UM_OK) fputs(s, stderr);
+                free(s);
+            }
+        }
+        fputs("\n", stderr);
+        fflush(stderr);
+    } else if (vs->progress) {
+        fprintf(stderr, "\rstep %d/%d", step + 1, n_steps);
+        if (step + 1 == n_steps) fputs("\n", stderr);
+        fflush(stderr);
+    }
+    return true;
+}
+
+static int cmd_generate(int argc, char **argv) {
+    const char *dir = NULL, *prompt = NULL, *prompt_ids = NULL;
+    bool raw = false, want_ids = false, visual = false;
+    long gen_length = -1, steps = -1, block_length = -1, top_k = -1, threads = 0;
+    double eps = -1, alg_temp = -1, temperature = -1, top_p = -1, cfg = -1;
+    long long seed = 0;
+    const char *remasking = NULL, *alg = NULL, *precision = NULL;
+    bool no_early_eos = false;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED_VALUE()                                                                           \
+    do {                                                                                       \
+        if (!v) return usage_error("generate", "option '%s' needs a value", a);                \
+        i++;                                                                                   \
+    } while (0)
+#define BAD_VALUE() return usage_error("generate", "bad value for option '%s'", a)
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(GENERATE_HELP, stdout);
+            return 0;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            NEED_VALUE();
+            dir = v;
+        } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
+            NEED_VALUE();
+            prompt = v;
+        } else if (!strcmp(a, "--prompt-ids")) {
+            NEED_VALUE();
+            prompt_ids = v;
+        } else if (!strcmp(a, "--raw")) {
+            raw = true;
+        } else if (!strcmp(a, "--ids")) {
+            want_ids = true;
+        } else if (!strcmp(a, "--visual")) {
+            visual = true;
+        } else if (!strcmp(a, "--no-early-eos")) {
+            no_early_eos = true;
+        } else if (!strcmp(a, "--gen-length")) {
+            NEED_VALUE();
+            if (!parse_long(v, 1, 1 << 20, &gen_length)) BAD_VALUE();
+        } else if (!strcmp(a, "--steps")) {
+            NEED_VALUE();
+            if (!parse_long(v, 1, 1 << 20, &steps)) BAD_VALUE();
+        } else if (!strcmp(a, "--block-length")) {
+            NEED_VALUE();
+            if (!parse_long(v, 1, 1 << 20, &block_length)) BAD_VALUE();
+        } else if (!strcmp(a, "--top-k")) {
+            NEED_VALUE();
+            if (!parse_long(v, 0, INT_MAX, &top_k)) BAD_VALUE();
+        } else if (!strcmp(a, "--threads")) {
+            NEED_VALUE();
+            if (!parse_long(v, 1, 1024, &threads)) BAD_VALUE();
+        } else if (!strcmp(a, "--seed")) {
+            NEED_VALUE();
+            long sv;
+            if (!parse_long(v, 0, LONG_MAX, &sv)) BAD_VALUE();
+            seed = sv;
+        } else if (!strcmp(a, "--eps")) {
+            NEED_VALUE();
+            if (!parse_double(v, 1e-12, 0.999999, &eps)) BAD_VALUE();
+        } else if (!strcmp(a, "--alg-temp")) {
+            NEED_VALUE();
+            if (!parse_double(v, 0, 1e6, &alg_temp)) BAD_VALUE();
+        } else if (!strcmp(a, "--temperature")) {
+            NEED_VALUE();
+            if (!parse_double(v, 0, 1e6, &temperature)) BAD_VALUE();
+        } else if (!strcmp(a, "--top-p")) {
+            NEED_VALUE();
+            if (!parse_double(v, 1e-9, 1, &top_p)) BAD_VALUE();
+        } else if (!strcmp(a, "--cfg")) {
+            NEED_VALUE();
+            if (!parse_double(v, 0, 1e6, &cfg)) BAD_VALUE();
+        } else if (!strcmp(a, "--remasking")) {
+            NEED_VALUE();
+            remasking = v;
+        } else if (!strcmp(a, "--alg")) {
+            NEED_VALUE();
+            alg = v;
+        } else if (!strcmp(a, "--precision")) {
+            NEED_VALUE();
+            precision = v;
+        } else {
+            return usage_error("generate", "unknown option '%s'", a);
+        }
+#undef NEED_VALUE
+#undef BAD_VALUE
+    }
+    if (!dir) return usage_error("generate", "%s", "-m DIR is required");
+    if (!prompt == !prompt_ids)
+        return usage_error("generate", "%s", "exactly one of -p TEXT or --prompt-ids is required");
+
+    struct um_model_params mp = um_model_default_params();
+    mp.n_threads = (int)threads;
+    if (precision) {
+        if (!strcmp(precision, "fp32"))
+            mp.precision = UM_PRECISION_FP32;
+        else if (!strcmp(precision, "bf16"))
+            mp.precision = UM_PRECISION_BF16;
+        else
+            return usage_error("generate", "--precision '%s': expected fp32 or bf16", precision);
+    }
+    int alg_v = UM_ALG_NONE;
+    if (alg) {
+        static const char *names[] = {"origin", "maskgit_plus", "topk_margin", "entropy"};
+        alg_v = -1;
+        for (int k = 0; k < 4; k++)
+            if (!strcmp(alg, names[k])) alg_v = UM_ALG_ORIGIN + k;
+        if (alg_v < 0)
+            return usage_error("generate",
+                               "--alg '%s': expected origin, maskgit_plus, topk_margin or entropy",
+                               alg);
+    }
+    int remask_v = -1;
+    if (remasking) {
+        if (!strcmp(remasking, "low_confidence"))
+            remask_v = UM_REMASK_LOW_CONFIDENCE;
+        else if (!strcmp(remasking, "random"))
+            remask_v = UM_REMASK_RANDOM;
+        else
+            return usage_error("generate", "--remasking '%s': expected low_confidence or random",
+                               remasking);
+    }
+
+    um_model *m = NULL;
+    enum um_status st = um_model_load(dir, &mp, &m);
+    if (st != UM_OK) return fail(st);
+    const struct um_model_info *in = um_model_get_info(m);
+    const um_tokenizer *tok = um_model_tokenizer(m);
+    int rc = 0;
+    int32_t *ids = NULL, *out = NULL;
+    size_t n_ids = 0;
+    char *templated = NULL, *text = NULL;
+    um_ctx *ctx = NULL;
+
+    if (prompt_ids) {
+        if (!parse_ids(prompt_ids, &ids, &n_ids)) {
+            rc = usage_error("generate", "--prompt-ids '%s': expected non-negative integer ids",
+                             prompt_ids);
+            goto done;
+        }
+    } else {
+        if (!tok) {
+            fprintf(stderr, "unmask: error: %s/tokenizer.json: missing; use --prompt-ids\n", dir);
+            rc = 1;
+            goto done;
+        }
+        const char *ptext = prompt;
+        if (!raw && in->chat_template != UM_CHAT_NONE) {
+            st = um_chat_apply(in->chat_template, prompt, &templated);
+            if (st != UM_OK) {
+                rc = fail(st);
+                goto done;
+            }
+            ptext = templated;
+        }
+        st = um_tokenizer_encode(tok, ptext, strlen(ptext), &ids, &n_ids);
+        if (st != UM_OK) {
+            rc = fail(st);
+            goto done;
+        }
+    }
+
+    struct um_gen_params gp = um_gen_default_params(m);
+    if (gen_length > 0) gp.gen_length = (int)gen_length;
+    gp.steps = steps > 0 ? (int)steps : gp.gen_length;
+    gp.block_length = block_length > 0 ? (int)block_length : gp.gen_length;
+    if (alg) gp.alg = (enum um_alg)alg_v;
+    if (remask_v >= 0) gp.remasking = (enum um_remasking)remask_v;
+    if (eps >= 0) gp.eps = eps;
+    if (alg_temp >= 0) gp.alg_temp = alg_temp;
+    if (temperature >= 0) gp.temperature = temperature;
+    if (top_p >= 0) gp.top_p = top_p;
+    if (top_k >= 0) gp.top_k = (int)top_k;
+    if (cfg >= 0) gp.cfg = cfg;
+    if (no_early_eos) gp.logits_eos_inf = gp.confidence_eos_eot_inf = true;
+    gp.seed = (uint64_t)seed;
+    struct visual_state vs = {tok, (int)n_ids, in->mask_id, visual && tok != NULL,
+                              isatty(STDERR_FILENO) != 0};
+    gp.progress = on_step;
+    gp.progress_user = &vs;
+
+    if (n_ids + (size_t)gp.gen_length > (size_t)in->max_positions) {
+        fprintf(stderr, "unmask: error: %s/config.json: prompt (%zu tokens) + --gen-length %d "
+                "exceed the model's %d positions\n", dir, n_ids, gp.gen_length,
+                in->max_positions);
+        rc = 1;
+        goto done;
+    }
+    st = um_ctx_init(m, (int)n_ids + gp.gen_length, &ctx);
+    if (st != UM_OK) {
+        rc = fail(st);
+        goto done;
+    }
+    out = malloc((size_t)gp.gen_length * sizeof *out);
+    if (!out) {
+        fprintf(stderr, "unmask: error: out of memory\n");
+        rc = 1;
+        goto done;
+    }
+    st = um_generate(ctx, ids, (int)n_ids, &gp, out);
+    if (st != UM_OK) {
+        rc = fail(st);
+        goto done;
+    }
+    if (want_ids || !tok) {
+        print_ids(out, (size_t)gp.gen_length);
+    } else {
+        /* text: up to the first EOS / EoT, as the reference chat scripts show it */
+        size_t n = 0;
+        while (n < (size_t)gp.gen_length && out[n] != in->eos_id && out[n] != in->eot_id) n++;
+        st = um_tokenizer_decode(tok, out, n, &text);
+        if (st != UM_OK) {
+            rc = fail(st);
+            goto done;
+        }
+        printf("%s\n", text);
+    }
+done:
+    free(text);
+    free(out);
+    free(templated);
+    free(ids);
+    um_ctx_free(ctx);
+    um_model_free(m);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- main */
+
+static const char *MAIN_HELP =
+    "usage: unmask COMMAND [options]\n"
+    "\n"
+    "unmask runs diffusion language models (LLaDA, Dream) from Hugging Face folders.\n"
+    "\n"
+    "commands:\n"
+    "  generate   generate text with a diffusion LLM\n"
+    "  tokenize   encode text to ids or decode ids to text\n"
+    "  info       describe a model folder\n"
+    "\n"
+    "'unmask COMMAND --help' shows the options of a command.\n";
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "help")) {
+        fputs(MAIN_HELP, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "generate")) return cmd_generate(argc - 2, argv + 2);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
+    if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
+    fprintf(stderr, "unmask: error: unknown command '%s' (see 'unmask --help')\n", cmd);
+    return EXIT_USAGE;
+}
