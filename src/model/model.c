@@ -54,9 +54,19 @@ struct loader {
 static enum um_status find_tensor(struct loader *ld, const char *name, int n_dims, int64_t d0,
                                   int64_t d1, const um_st_tensor **out) {
     const um_st_tensor *t = um_st_find(ld->m->st, name);
-    if (!t)
+    if (!t) {
+        for (int i = 0; i < um_st_count(ld->m->st); i++) {
+            const um_st_tensor *u = um_st_get(ld->m->st, i);
+            if (!strcmp(u->name, name))
+                return um_set_error(UM_ERR_UNSUPPORTED, "%s: tensor '%s' has a dtype other "
+                                    "than F32, F16 or BF16", u->file, name);
+        }
         return um_set_error(UM_ERR_FORMAT, "%s: tensor '%s' is missing from the checkpoint",
                             ld->dir, name);
+    }
+    if ((uintptr_t)t->data % um_dtype_size(t->dtype) != 0)
+        return um_set_error(UM_ERR_UNSUPPORTED, "%s: tensor '%s' is not aligned to its %zu-byte "
+                            "elements in the file", t->file, name, um_dtype_size(t->dtype));
     int64_t want[2] = {d0, d1};
     bool ok = t->n_dims == n_dims;
     for (int i = 0; ok && i < n_dims; i++) ok = t->shape[i] == want[i];
