@@ -217,6 +217,9 @@ enum um_status um_config_load(const char *dir, struct um_model_info *info) {
                           "LLaDAModelLM, DreamModel, LlamaForCausalLM, Qwen2ForCausalLM)",
                           path, name);
     }
+    /* Not a Hugging Face field: real checkpoints get EoT from the tokenizer (<|eot_id|>,
+     * <|im_end|>); folders without a tokenizer (test models) may name it here. */
+    if (st == UM_OK) in.eot_id = (int32_t)cfg_int(&r, "eot_token_id", false, -1, -1, I32MAX);
     if (st == UM_OK) st = r.st;
     if (st == UM_OK && in.n_head % in.n_head_kv != 0)
         st = um_set_error(UM_ERR_FORMAT, "%s: field 'n_kv_heads/num_key_value_heads' (%d) does "
@@ -228,8 +231,8 @@ enum um_status um_config_load(const char *dir, struct um_model_info *info) {
         st = um_set_error(UM_ERR_FORMAT, "%s: field 'mask_token_id' (%d) is outside the "
                           "vocabulary (%d)", path, in.mask_id, in.n_vocab);
     if (st == UM_OK) {
-        int32_t *ids[] = {&in.bos_id, &in.eos_id, &in.pad_id};
-        for (int i = 0; i < 3; i++)
+        int32_t *ids[] = {&in.bos_id, &in.eos_id, &in.pad_id, &in.eot_id};
+        for (int i = 0; i < 4; i++)
             if (*ids[i] >= in.n_vocab) *ids[i] = -1; /* out-of-range ids are ignored */
         *info = in;
     }
