@@ -210,7 +210,8 @@ struct um_gen_params {
     int top_k;           /* Dream: 0 = off */
     double cfg;          /* LLaDA classifier-free guidance scale, 0 = off */
     bool logits_eos_inf;         /* LLaDA: EOS logit set to -inf */
-    bool confidence_eos_eot_inf; /* LLaDA: EOS/EoT confidence set to -inf */
+    bool confidence_eos_eot_inf; /* LLaDA: EOS/EoT dropped from the confidence softmax, and
+                                    positions predicting them are committed last */
     uint64_t seed;
     um_progress_fn progress;
     void *progress_user;
