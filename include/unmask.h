@@ -192,8 +192,9 @@ enum um_alg {
     UM_ALG_ENTROPY,      /* Dream: confidence = sum p log p (higher = more certain) */
 };
 
-/* Called after every denoising step with the whole canvas (prompt + generation). Return false
- * to cancel (um_generate then returns UM_ERR_CANCELLED). */
+/* Called after every denoising step with the whole canvas (prompt + generation); `step` is the
+ * number of steps finished (1..n_steps). Return false to cancel (um_generate then returns
+ * UM_ERR_CANCELLED). */
 typedef bool (*um_progress_fn)(void *user, const int32_t *canvas, int n_canvas, int step,
                                int n_steps);
 

@@ -6,11 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS="build-essential cmake pkg-config libcjson-dev libpcre2-dev libutf8proc-dev
-      libopenblas-dev libdnnl-dev python3 python3-torch python3-numpy nodejs npm"
+      libopenblas-dev libdnnl-dev python3 python3-torch python3-numpy"
 missing=""
 for p in $PKGS; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
+# Node.js may come from elsewhere than Debian (with npm bundled): only the commands matter.
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -n "$missing" ]; then
     echo "setup: installing Debian packages:$missing"
     SUDO=""

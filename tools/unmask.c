@@ -255,21 +255,27 @@ static bool on_step(void *user, const int32_t *canvas, int n_canvas, int step, i
     if (vs->visual && vs->tok) {
         /* redraw: clear screen, print the generated part with masks shown as '_' */
         fputs("\x1b[H\x1b[2J", stderr);
-        fprintf(stderr, "step %d/%d\n\n", step + 1, n_steps);
-        for (int i = vs->n_prompt; i < n_canvas; i++) {
+        fprintf(stderr, "step %d/%d\n\n", step, n_steps);
+        /* runs of committed tokens are decoded together so split UTF-8 characters join */
+        for (int i = vs->n_prompt; i < n_canvas;) {
             if (canvas[i] == vs->mask_id) {
                 fputs("\x1b[2m_\x1b[0m", stderr);
-            } else {
-                char *s = NULL;
-                if (um_tokenizer_decode(vs->tok, &canvas[i], 1, &s) == UM_OK) fputs(s, stderr);
-                free(s);
+                i++;
+                continue;
             }
+            int j = i;
+            while (j < n_canvas && canvas[j] != vs->mask_id) j++;
+            char *s = NULL;
+            if (um_tokenizer_decode(vs->tok, &canvas[i], (size_t)(j - i), &s) == UM_OK)
+                fputs(s, stderr);
+            free(s);
+            i = j;
         }
         fputs("\n", stderr);
         fflush(stderr);
     } else if (vs->progress) {
-        fprintf(stderr, "\rstep %d/%d", step + 1, n_steps);
-        if (step + 1 == n_steps) fputs("\n", stderr);
+        fprintf(stderr, "\rstep %d/%d", step, n_steps);
+        if (step == n_steps) fputs("\n", stderr);
         fflush(stderr);
     }
     return true;
