@@ -6,6 +6,7 @@
 #include "kernels/ops.h"
 
 #include "base/base.h"
+#include "kernels/gemm-impl.h"
 
 #include <math.h>
 #ifdef _OPENMP
@@ -54,11 +55,21 @@ void um_rope(float *x, int64_t t, int n_heads, int dh, const int32_t *pos, const
     }
 }
 
-int64_t um_attention_scratch(int64_t t) {
-    return (int64_t)um_get_threads() * t;
+int64_t um_attention_scratch(int64_t t, int n_head_kv, int dh) {
+    /* AVX-512 path: transposed keys [Hkv][Dh][T] + 8 score rows per thread; the reference
+     * needs one score row per thread, which this covers */
+    return (int64_t)n_head_kv * dh * t + (int64_t)um_get_threads() * 8 * t;
 }
 
 void um_attention(float *out, const float *q, const float *k, const float *v, int64_t t,
+                  int n_head, int n_head_kv, int dh, bool causal, float *scratch) {
+    if (um_cpu_has_avx512())
+        um_attention_avx512(out, q, k, v, t, n_head, n_head_kv, dh, causal, scratch);
+    else
+        um_attention_ref(out, q, k, v, t, n_head, n_head_kv, dh, causal, scratch);
+}
+
+void um_attention_ref(float *out, const float *q, const float *k, const float *v, int64_t t,
                   int n_head, int n_head_kv, int dh, bool causal, float *scratch) {
     const int group = n_head / n_head_kv;
     const float scale = 1.0f / sqrtf((float)dh);

@@ -50,7 +50,8 @@ enum um_status um_ctx_init(const um_model *model, int max_tokens, um_ctx **out) 
     c->v = malloc(T * KD * sizeof(float));
     c->g = malloc(T * F * sizeof(float));
     c->u = malloc(T * F * sizeof(float));
-    c->scores = malloc((size_t)um_attention_scratch((int64_t)T) * sizeof(float));
+    c->scores = malloc((size_t)um_attention_scratch((int64_t)T, in->n_head_kv, in->head_dim) *
+                       sizeof(float));
     c->rope_cos = malloc(T * half * sizeof(float));
     c->rope_sin = malloc(T * half * sizeof(float));
     c->pos = malloc(T * sizeof(int32_t));
