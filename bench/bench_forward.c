@@ -126,7 +126,8 @@ static double forward_flops(const struct shape *s, int t) {
 }
 
 #ifdef UM_HAVE_DNNL
-/* Raw oneDNN bf16 matmul: src [M,K] bf16, weights [K,N] bf16, dst [M,N] f32. */
+/* Raw oneDNN (2.x API) bf16 matmul: src [M,K] bf16, weights [K,N] bf16 in the layout oneDNN
+ * prefers, dst [M,N] f32. Median GFLOP/s over `runs`. */
 static double dnnl_ceiling(int m, int n, int k, int runs) {
     dnnl_engine_t eng;
     dnnl_stream_t strm;
@@ -134,23 +135,26 @@ static double dnnl_ceiling(int m, int n, int k, int runs) {
     dnnl_stream_create(&strm, eng, dnnl_stream_default_flags);
     dnnl_memory_desc_t a, b, c;
     dnnl_dims_t da = {m, k}, db = {k, n}, dc = {m, n};
-    dnnl_memory_desc_create_with_tag(&a, 2, da, dnnl_bf16, dnnl_ab);
-    dnnl_memory_desc_create_with_tag(&b, 2, db, dnnl_bf16, dnnl_ab);
-    dnnl_memory_desc_create_with_tag(&c, 2, dc, dnnl_f32, dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&a, 2, da, dnnl_bf16, dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&b, 2, db, dnnl_bf16, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&c, 2, dc, dnnl_f32, dnnl_ab);
+    dnnl_matmul_desc_t md;
     dnnl_primitive_desc_t pd;
     dnnl_primitive_t prim;
     double gf = 0;
-    if (dnnl_matmul_primitive_desc_create(&pd, eng, a, b, NULL, c, NULL) == dnnl_success &&
+    if (dnnl_matmul_desc_init(&md, &a, &b, NULL, &c) == dnnl_success &&
+        dnnl_primitive_desc_create(&pd, &md, NULL, eng, NULL) == dnnl_success &&
         dnnl_primitive_create(&prim, pd) == dnnl_success) {
+        const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
         dnnl_memory_t ma, mb, mc;
-        dnnl_memory_create(&ma, a, eng, DNNL_MEMORY_ALLOCATE);
-        dnnl_memory_create(&mb, b, eng, DNNL_MEMORY_ALLOCATE);
-        dnnl_memory_create(&mc, c, eng, DNNL_MEMORY_ALLOCATE);
+        dnnl_memory_create(&ma, &a, eng, DNNL_MEMORY_ALLOCATE);
+        dnnl_memory_create(&mb, wmd, eng, DNNL_MEMORY_ALLOCATE);
+        dnnl_memory_create(&mc, &c, eng, DNNL_MEMORY_ALLOCATE);
         void *pa, *pb;
         dnnl_memory_get_data_handle(ma, &pa);
         dnnl_memory_get_data_handle(mb, &pb);
-        memset(pa, 0x3c, (size_t)m * k * 2);
-        memset(pb, 0x3c, (size_t)k * n * 2);
+        memset(pa, 0x3c, dnnl_memory_desc_get_size(&a));
+        memset(pb, 0x3c, dnnl_memory_desc_get_size(wmd));
         dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
         double *ts = malloc((size_t)runs * sizeof *ts);
         for (int i = -1; i < runs; i++) {
@@ -167,9 +171,6 @@ static double dnnl_ceiling(int m, int n, int k, int runs) {
         dnnl_primitive_destroy(prim);
         dnnl_primitive_desc_destroy(pd);
     }
-    dnnl_memory_desc_destroy(a);
-    dnnl_memory_desc_destroy(b);
-    dnnl_memory_desc_destroy(c);
     dnnl_stream_destroy(strm);
     dnnl_engine_destroy(eng);
     return gf;
