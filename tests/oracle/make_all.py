@@ -364,6 +364,7 @@ def main():
         if os.path.exists(py_stamp_path):
             os.remove(py_stamp_path)
         write_python_oracle(out, t0)
+        run_extra_oracles(out)
         with open(py_stamp_path, "w") as f:
             f.write(py_stamp + "\n")
 
@@ -373,6 +374,19 @@ def main():
         f.write(stamp + "\n")
     log("all done in %.1fs -> %s" % (time.time() - t0, out))
     return 0
+
+
+def run_extra_oracles(out):
+    """Every tests/oracle/gen_*.py (gradients, optimisers, objectives, ...) is run as
+    `python gen_X.py --out DIR`, in name order, so new oracles need no edit here."""
+    for f in sorted(os.listdir(HERE)):
+        if f.startswith("gen_") and f.endswith(".py"):
+            t = time.time()
+            cmd = [sys.executable, os.path.join(HERE, f), "--out", out]
+            r = subprocess.run(cmd)
+            if r.returncode != 0:
+                raise SystemExit("make_all.py: %s failed (exit %d)" % (f, r.returncode))
+            log("%-20s done (%.1fs)" % (f, time.time() - t))
 
 
 def write_python_oracle(out, t0):
