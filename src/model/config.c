@@ -6,7 +6,9 @@
  *                             mlp_hidden_size (or mlp_ratio * d_model), vocab_size,
  *                             embedding_size (rows of wte and of the head), max_sequence_length,
  *                             rope_theta, rms_norm_eps, weight_tying, include_bias,
- *                             mask_token_id (default 126336), eos_token_id (default 126081).
+ *                             mask_token_id, eos_token_id (default 126081).
+ * A mask id absent from config.json is taken from the tokenizer or the family default
+ * (model.c: <|mdm_mask|> / 126336 for LLaDA, <|mask|> / 151666 for Dream).
  *   DreamModel / Dream        Qwen2 fields, q/k/v bias, logits shifted by one.
  *   LlamaForCausalLM / llama  causal; attention_bias and mlp_bias must be false.
  *   Qwen2ForCausalLM / qwen2  causal, q/k/v bias.
@@ -106,7 +108,7 @@ static void parse_llada(struct cfg_reader *r, struct um_model_info *in) {
     in->rope_theta = (float)cfg_num(r, "rope_theta", 10000.0, 1.0, 1e12);
     in->norm_eps = (float)cfg_num(r, "rms_norm_eps", 1e-5, 0.0, 1.0);
     in->tied_embeddings = cfg_bool(r, "weight_tying", false);
-    in->mask_id = (int32_t)cfg_int(r, "mask_token_id", false, 126336, 0, I32MAX);
+    in->mask_id = (int32_t)cfg_int(r, "mask_token_id", false, -1, 0, I32MAX); /* see model.c */
     in->eos_id = (int32_t)cfg_int(r, "eos_token_id", false, 126081, 0, I32MAX);
     in->pad_id = (int32_t)cfg_int(r, "pad_token_id", false, -1, -1, I32MAX);
     in->bos_id = (int32_t)cfg_int(r, "bos_token_id", false, -1, -1, I32MAX);
@@ -199,7 +201,6 @@ enum um_status um_config_load(const char *dir, struct um_model_info *info) {
         in.qkv_bias = true;
         in.shift_logits = true;
         in.chat_template = UM_CHAT_DREAM;
-        if (in.mask_id < 0) in.mask_id = 151666;
     } else if (!strcmp(name, "LlamaForCausalLM") || !strcmp(name, "llama")) {
         in.family = UM_FAMILY_LLAMA;
         parse_qwen_like(&r, &in);

@@ -194,10 +194,19 @@ static enum um_status load_weights(struct loader *ld) {
     return UM_OK;
 }
 
-/* Special ids the config does not carry, looked up in the tokenizer by their strings. */
+/* Special ids the config does not carry: looked up in the tokenizer by their strings, else
+ * the family's published value (LLaDA-8B: mask 126336; Dream-v0: mask 151666) when it lies
+ * inside the vocabulary. */
 static void special_ids_from_tokenizer(um_model *m) {
-    if (!m->tok) return;
     struct um_model_info *in = &m->info;
+    const bool llada = in->family == UM_FAMILY_LLADA, dream = in->family == UM_FAMILY_DREAM;
+    if (in->mask_id < 0 && (llada || dream)) {
+        int32_t id = m->tok ? um_tokenizer_token_id(m->tok, llada ? "<|mdm_mask|>" : "<|mask|>")
+                            : -1;
+        if (id < 0) id = llada ? 126336 : 151666;
+        if (id < in->n_vocab) in->mask_id = id;
+    }
+    if (!m->tok) return;
     const char *eot = in->family == UM_FAMILY_LLADA ? "<|eot_id|>" : "<|im_end|>";
     int32_t id = um_tokenizer_token_id(m->tok, eot);
     if (id >= 0 && id < in->n_vocab) in->eot_id = id;
@@ -234,8 +243,8 @@ enum um_status um_model_load(const char *dir, const struct um_model_params *para
             st = um_set_error(UM_ERR_FORMAT, "%s/tokenizer.json: %d token ids but the model's "
                               "vocabulary has %d rows", dir, um_tokenizer_n_vocab(m->tok),
                               m->info.n_vocab);
-        special_ids_from_tokenizer(m);
     }
+    if (st == UM_OK) special_ids_from_tokenizer(m);
     if (st != UM_OK) {
         um_model_free(m);
         return st;
