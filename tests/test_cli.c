@@ -206,6 +206,26 @@ int main(void) {
     }
     free(cfg);
 
+    /* no mask_token_id in config and no tokenizer: the LLaDA default 126336 lies outside this
+     * vocabulary, so the model has no mask id and generation says so */
+    d = fresh_model(src, "nomask");
+    snprintf(path, sizeof path, "%s/config.json", d);
+    cfg = slurp(path);
+    p = strstr(cfg, "\"mask_token_id\"");
+    CHECK(p != NULL);
+    if (p) {
+        memcpy(p, "\"mask_token_xx\"", 15);
+        write_text(path, cfg);
+        snprintf(args, sizeof args, "info -m %s", d);
+        CHECK(run(args) == 0);
+        out = slurp(g_out);
+        CHECKF(strstr(out, "mask id       -1") != NULL, "%s", out);
+        free(out);
+        snprintf(args, sizeof args, "generate -m %s --prompt-ids \"1 2\" --gen-length 4", d);
+        expect_error("no mask token", args, "mask");
+    }
+    free(cfg);
+
     /* truncated safetensors */
     d = fresh_model(src, "trunc");
     snprintf(path, sizeof path, "%s/model.safetensors", d);

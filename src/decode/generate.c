@@ -47,7 +47,8 @@ enum um_status um_generate(um_ctx *ctx, const int32_t *prompt, int n_prompt,
     const struct um_model_info *info = um_model_get_info(um_ctx_model(ctx));
     if (info->mask_id < 0)
         return um_set_error(UM_ERR_UNSUPPORTED,
-                            "generation needs a mask token: model family %s has none",
+                            "config.json: field 'mask_token_id' is missing and the %s model "
+                            "has no mask token in its vocabulary; diffusion generation needs one",
                             um_family_str(info->family));
     int max_tokens = um_ctx_max_tokens(ctx);
     if (n_prompt >= 0 && params->gen_length > 0 &&
