@@ -8,6 +8,7 @@
 
 #include "base/base.h"
 #include "kernels/gemm-impl.h"
+#include "kernels/kernels.h"
 #include "kernels/ops.h"
 
 #include <stdlib.h>
@@ -120,9 +121,38 @@ static void check_rmsnorm_rope_swiglu(um_rng *r) {
     free(q0);
 }
 
+/* um_sgemm (OpenBLAS or portable) against the double-accumulating reference, all four
+ * transpose combinations, odd shapes, padded leading dimensions, alpha and beta. */
+static void check_sgemm(um_rng *r) {
+    const int shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 33, 9}, {64, 31, 130}};
+    for (size_t si = 0; si < 4; si++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                const int m = shapes[si][0], n = shapes[si][1], k = shapes[si][2];
+                const int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 2, ldc = n + 1;
+                float *a = rnd(r, (int64_t)(ta ? k : m) * lda, 1.0f);
+                float *b = rnd(r, (int64_t)(tb ? n : k) * ldb, 1.0f);
+                float *c1 = rnd(r, (int64_t)m * ldc, 1.0f), *c2 = malloc(sizeof(float) * m * ldc);
+                memcpy(c2, c1, sizeof(float) * m * ldc);
+                um_sgemm(ta, tb, m, n, k, 0.5f, a, lda, b, ldb, 0.25f, c1, ldc);
+                um_sgemm_ref(ta, tb, m, n, k, 0.5f, a, lda, b, ldb, 0.25f, c2, ldc);
+                double d = 0;
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++)
+                        d = fmax(d, fabs(c1[i * ldc + j] - c2[i * ldc + j]));
+                CHECKF(d < 1e-5 * (k + 1), "sgemm %dx%dx%d ta=%d tb=%d max|d|=%g", m, n, k, ta,
+                       tb, d);
+                free(a);
+                free(b);
+                free(c1);
+                free(c2);
+            }
+}
+
 int main(void) {
     um_rng r;
     um_rng_seed(&r, 42, 0);
+    check_sgemm(&r);
     check_rmsnorm_rope_swiglu(&r);
     const int shapes[][4] = {{1, 1, 1, 8},   {5, 4, 2, 10},  {17, 6, 2, 16}, {33, 4, 1, 72},
                              {100, 2, 2, 64}, {64, 8, 2, 128}, {130, 4, 4, 40}};

@@ -9,6 +9,7 @@
  * "unmask: error: ..." naming the file and field, exit status 1 (2 for usage errors). Uses only
  * the public API in unmask.h.
  */
+#include "cli.h"
 #include "unmask.h"
 
 #include <errno.h>
@@ -18,79 +19,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define EXIT_USAGE 2
-
-static int fail(enum um_status st) {
-    fprintf(stderr, "unmask: error: %s\n", um_last_error());
-    return st == UM_ERR_ARG ? EXIT_USAGE : 1;
-}
-
-static int usage_error(const char *cmd, const char *fmt, const char *arg) {
-    fprintf(stderr, "unmask %s: error: ", cmd);
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, " (see 'unmask %s --help')\n", cmd);
-    return EXIT_USAGE;
-}
-
-/* ---------------------------------------------------------------- number parsing */
-
-static bool parse_long(const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return false;
-    *out = v;
-    return true;
-}
-
-static bool parse_double(const char *s, double lo, double hi, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) return false;
-    *out = v;
-    return true;
-}
-
-/* "1 2 3" (spaces or commas) -> malloc'd ids */
-static bool parse_ids(const char *s, int32_t **ids, size_t *n) {
-    size_t cap = 16, k = 0;
-    int32_t *v = malloc(cap * sizeof *v);
-    if (!v) return false;
-    const char *p = s;
-    for (;;) {
-        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n') p++;
-        if (!*p) break;
-        char *end;
-        errno = 0;
-        long x = strtol(p, &end, 10);
-        if (errno || end == p || x < 0 || x > INT32_MAX ||
-            (*end && *end != ' ' && *end != ',' && *end != '\t' && *end != '\n')) {
-            free(v);
-            return false;
-        }
-        if (k == cap) {
-            cap *= 2;
-            int32_t *nv = realloc(v, cap * sizeof *v);
-            if (!nv) {
-                free(v);
-                return false;
-            }
-            v = nv;
-        }
-        v[k++] = (int32_t)x;
-        p = end;
-    }
-    *ids = v;
-    *n = k;
-    return true;
-}
-
-static void print_ids(const int32_t *ids, size_t n) {
-    for (size_t i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
-    printf("\n");
-}
 
 /* ---------------------------------------------------------------- info */
 
@@ -111,14 +39,14 @@ static int cmd_info(int argc, char **argv) {
         } else if ((!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) && i + 1 < argc) {
             dir = argv[++i];
         } else {
-            return usage_error("info", "unknown or incomplete option '%s'", argv[i]);
+            return um_cli_usage("info", "unknown or incomplete option '%s'", argv[i]);
         }
     }
-    if (!dir) return usage_error("info", "%s", "-m DIR is required");
+    if (!dir) return um_cli_usage("info", "%s", "-m DIR is required");
     struct um_model_params mp = um_model_default_params();
     um_model *m = NULL;
     enum um_status st = um_model_load(dir, &mp, &m);
-    if (st != UM_OK) return fail(st);
+    if (st != UM_OK) return um_cli_fail(st);
     const struct um_model_info *in = um_model_get_info(m);
     printf("family        %s\n", um_family_str(in->family));
     printf("dtype         %s\n", um_dtype_str(in->dtype));
@@ -168,33 +96,33 @@ static int cmd_tokenize(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--decode") && i + 1 < argc) {
             decode = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1] != 0) {
-            return usage_error("tokenize", "unknown or incomplete option '%s'", argv[i]);
+            return um_cli_usage("tokenize", "unknown or incomplete option '%s'", argv[i]);
         } else if (!text) {
             text = argv[i];
         } else {
-            return usage_error("tokenize", "unexpected argument '%s' (quote the text)", argv[i]);
+            return um_cli_usage("tokenize", "unexpected argument '%s' (quote the text)", argv[i]);
         }
     }
-    if (!path) return usage_error("tokenize", "%s", "-m PATH is required");
-    if (!text && !decode) return usage_error("tokenize", "%s", "TEXT or --decode is required");
+    if (!path) return um_cli_usage("tokenize", "%s", "-m PATH is required");
+    if (!text && !decode) return um_cli_usage("tokenize", "%s", "TEXT or --decode is required");
     um_tokenizer *tok = NULL;
     enum um_status st = um_tokenizer_load(path, &tok);
-    if (st != UM_OK) return fail(st);
+    if (st != UM_OK) return um_cli_fail(st);
     int rc = 0;
     if (decode) {
         int32_t *ids = NULL;
         size_t n = 0;
         char *out = NULL;
-        if (!parse_ids(decode, &ids, &n)) {
+        if (!um_cli_parse_ids(decode, &ids, &n)) {
             um_tokenizer_free(tok);
-            return usage_error("tokenize", "--decode '%s': expected non-negative integer ids",
+            return um_cli_usage("tokenize", "--decode '%s': expected non-negative integer ids",
                                decode);
         }
         st = um_tokenizer_decode(tok, ids, n, &out);
         if (st == UM_OK)
             printf("%s\n", out);
         else
-            rc = fail(st);
+            rc = um_cli_fail(st);
         free(out);
         free(ids);
     } else {
@@ -202,9 +130,9 @@ static int cmd_tokenize(int argc, char **argv) {
         size_t n = 0;
         st = um_tokenizer_encode(tok, text, strlen(text), &ids, &n);
         if (st == UM_OK)
-            print_ids(ids, n);
+            um_cli_print_ids(ids, n);
         else
-            rc = fail(st);
+            rc = um_cli_fail(st);
         free(ids);
     }
     um_tokenizer_free(tok);
@@ -294,10 +222,10 @@ static int cmd_generate(int argc, char **argv) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define NEED_VALUE()                                                                           \
     do {                                                                                       \
-        if (!v) return usage_error("generate", "option '%s' needs a value", a);                \
+        if (!v) return um_cli_usage("generate", "option '%s' needs a value", a);                \
         i++;                                                                                   \
     } while (0)
-#define BAD_VALUE() return usage_error("generate", "bad value for option '%s'", a)
+#define BAD_VALUE() return um_cli_usage("generate", "bad value for option '%s'", a)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(GENERATE_HELP, stdout);
             return 0;
@@ -320,39 +248,39 @@ static int cmd_generate(int argc, char **argv) {
             no_early_eos = true;
         } else if (!strcmp(a, "--gen-length")) {
             NEED_VALUE();
-            if (!parse_long(v, 1, 1 << 20, &gen_length)) BAD_VALUE();
+            if (!um_cli_parse_long(v, 1, 1 << 20, &gen_length)) BAD_VALUE();
         } else if (!strcmp(a, "--steps")) {
             NEED_VALUE();
-            if (!parse_long(v, 1, 1 << 20, &steps)) BAD_VALUE();
+            if (!um_cli_parse_long(v, 1, 1 << 20, &steps)) BAD_VALUE();
         } else if (!strcmp(a, "--block-length")) {
             NEED_VALUE();
-            if (!parse_long(v, 1, 1 << 20, &block_length)) BAD_VALUE();
+            if (!um_cli_parse_long(v, 1, 1 << 20, &block_length)) BAD_VALUE();
         } else if (!strcmp(a, "--top-k")) {
             NEED_VALUE();
-            if (!parse_long(v, 0, INT_MAX, &top_k)) BAD_VALUE();
+            if (!um_cli_parse_long(v, 0, INT_MAX, &top_k)) BAD_VALUE();
         } else if (!strcmp(a, "--threads")) {
             NEED_VALUE();
-            if (!parse_long(v, 1, 1024, &threads)) BAD_VALUE();
+            if (!um_cli_parse_long(v, 1, 1024, &threads)) BAD_VALUE();
         } else if (!strcmp(a, "--seed")) {
             NEED_VALUE();
             long sv;
-            if (!parse_long(v, 0, LONG_MAX, &sv)) BAD_VALUE();
+            if (!um_cli_parse_long(v, 0, LONG_MAX, &sv)) BAD_VALUE();
             seed = sv;
         } else if (!strcmp(a, "--eps")) {
             NEED_VALUE();
-            if (!parse_double(v, 1e-12, 0.999999, &eps)) BAD_VALUE();
+            if (!um_cli_parse_double(v, 1e-12, 0.999999, &eps)) BAD_VALUE();
         } else if (!strcmp(a, "--alg-temp")) {
             NEED_VALUE();
-            if (!parse_double(v, 0, 1e6, &alg_temp)) BAD_VALUE();
+            if (!um_cli_parse_double(v, 0, 1e6, &alg_temp)) BAD_VALUE();
         } else if (!strcmp(a, "--temperature")) {
             NEED_VALUE();
-            if (!parse_double(v, 0, 1e6, &temperature)) BAD_VALUE();
+            if (!um_cli_parse_double(v, 0, 1e6, &temperature)) BAD_VALUE();
         } else if (!strcmp(a, "--top-p")) {
             NEED_VALUE();
-            if (!parse_double(v, 1e-9, 1, &top_p)) BAD_VALUE();
+            if (!um_cli_parse_double(v, 1e-9, 1, &top_p)) BAD_VALUE();
         } else if (!strcmp(a, "--cfg")) {
             NEED_VALUE();
-            if (!parse_double(v, 0, 1e6, &cfg)) BAD_VALUE();
+            if (!um_cli_parse_double(v, 0, 1e6, &cfg)) BAD_VALUE();
         } else if (!strcmp(a, "--remasking")) {
             NEED_VALUE();
             remasking = v;
@@ -363,14 +291,14 @@ static int cmd_generate(int argc, char **argv) {
             NEED_VALUE();
             precision = v;
         } else {
-            return usage_error("generate", "unknown option '%s'", a);
+            return um_cli_usage("generate", "unknown option '%s'", a);
         }
 #undef NEED_VALUE
 #undef BAD_VALUE
     }
-    if (!dir) return usage_error("generate", "%s", "-m DIR is required");
+    if (!dir) return um_cli_usage("generate", "%s", "-m DIR is required");
     if (!prompt == !prompt_ids)
-        return usage_error("generate", "%s", "exactly one of -p TEXT or --prompt-ids is required");
+        return um_cli_usage("generate", "%s", "exactly one of -p TEXT or --prompt-ids is required");
 
     struct um_model_params mp = um_model_default_params();
     mp.n_threads = (int)threads;
@@ -380,7 +308,7 @@ static int cmd_generate(int argc, char **argv) {
         else if (!strcmp(precision, "bf16"))
             mp.precision = UM_PRECISION_BF16;
         else
-            return usage_error("generate", "--precision '%s': expected fp32 or bf16", precision);
+            return um_cli_usage("generate", "--precision '%s': expected fp32 or bf16", precision);
     }
     int alg_v = UM_ALG_NONE;
     if (alg) {
@@ -389,7 +317,7 @@ static int cmd_generate(int argc, char **argv) {
         for (int k = 0; k < 4; k++)
             if (!strcmp(alg, names[k])) alg_v = UM_ALG_ORIGIN + k;
         if (alg_v < 0)
-            return usage_error("generate",
+            return um_cli_usage("generate",
                                "--alg '%s': expected origin, maskgit_plus, topk_margin or entropy",
                                alg);
     }
@@ -400,13 +328,13 @@ static int cmd_generate(int argc, char **argv) {
         else if (!strcmp(remasking, "random"))
             remask_v = UM_REMASK_RANDOM;
         else
-            return usage_error("generate", "--remasking '%s': expected low_confidence or random",
+            return um_cli_usage("generate", "--remasking '%s': expected low_confidence or random",
                                remasking);
     }
 
     um_model *m = NULL;
     enum um_status st = um_model_load(dir, &mp, &m);
-    if (st != UM_OK) return fail(st);
+    if (st != UM_OK) return um_cli_fail(st);
     const struct um_model_info *in = um_model_get_info(m);
     const um_tokenizer *tok = um_model_tokenizer(m);
     int rc = 0;
@@ -416,8 +344,8 @@ static int cmd_generate(int argc, char **argv) {
     um_ctx *ctx = NULL;
 
     if (prompt_ids) {
-        if (!parse_ids(prompt_ids, &ids, &n_ids)) {
-            rc = usage_error("generate", "--prompt-ids '%s': expected non-negative integer ids",
+        if (!um_cli_parse_ids(prompt_ids, &ids, &n_ids)) {
+            rc = um_cli_usage("generate", "--prompt-ids '%s': expected non-negative integer ids",
                              prompt_ids);
             goto done;
         }
@@ -431,14 +359,14 @@ static int cmd_generate(int argc, char **argv) {
         if (!raw && in->chat_template != UM_CHAT_NONE) {
             st = um_chat_apply(in->chat_template, prompt, &templated);
             if (st != UM_OK) {
-                rc = fail(st);
+                rc = um_cli_fail(st);
                 goto done;
             }
             ptext = templated;
         }
         st = um_tokenizer_encode(tok, ptext, strlen(ptext), &ids, &n_ids);
         if (st != UM_OK) {
-            rc = fail(st);
+            rc = um_cli_fail(st);
             goto done;
         }
     }
@@ -471,7 +399,7 @@ static int cmd_generate(int argc, char **argv) {
     }
     st = um_ctx_init(m, (int)n_ids + gp.gen_length, &ctx);
     if (st != UM_OK) {
-        rc = fail(st);
+        rc = um_cli_fail(st);
         goto done;
     }
     out = malloc((size_t)gp.gen_length * sizeof *out);
@@ -482,18 +410,18 @@ static int cmd_generate(int argc, char **argv) {
     }
     st = um_generate(ctx, ids, (int)n_ids, &gp, out);
     if (st != UM_OK) {
-        rc = fail(st);
+        rc = um_cli_fail(st);
         goto done;
     }
     if (want_ids || !tok) {
-        print_ids(out, (size_t)gp.gen_length);
+        um_cli_print_ids(out, (size_t)gp.gen_length);
     } else {
         /* text: up to the first EOS / EoT, as the reference chat scripts show it */
         size_t n = 0;
         while (n < (size_t)gp.gen_length && out[n] != in->eos_id && out[n] != in->eot_id) n++;
         st = um_tokenizer_decode(tok, out, n, &text);
         if (st != UM_OK) {
-            rc = fail(st);
+            rc = um_cli_fail(st);
             goto done;
         }
         printf("%s\n", text);
@@ -519,6 +447,10 @@ static const char *MAIN_HELP =
     "  generate   generate text with a diffusion LLM\n"
     "  tokenize   encode text to ids or decode ids to text\n"
     "  info       describe a model folder\n"
+    "  data       turn text files or a synthetic task into token shards\n"
+    "  train      train a diffusion LM from a config file\n"
+    "  eval       measure a model's accuracy on a synthetic task\n"
+    "  tokenizer  train a byte-level BPE tokenizer (tokenizer.json)\n"
     "\n"
     "'unmask COMMAND --help' shows the options of a command.\n";
 
@@ -532,6 +464,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 2, argv + 2);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
+    for (const struct um_cli_command *c = um_cli_commands; c->name; c++)
+        if (!strcmp(cmd, c->name)) return c->run(argc - 2, argv + 2);
     fprintf(stderr, "unmask: error: unknown command '%s' (see 'unmask --help')\n", cmd);
     return EXIT_USAGE;
 }

@@ -38,4 +38,17 @@ void um_matmul_ref(const um_wmat *w, const float *x, int64_t m, float *y, const 
 /* Name of the backend um_matmul uses for this (dtype, precision), for reports. */
 const char *um_matmul_backend(enum um_dtype dtype, enum um_precision prec);
 
+/* General fp32 GEMM, row-major: C[M][N] = alpha * op(A) . op(B) + beta * C, where op(A) is
+ * A[M][K] (trans_a false, lda >= K) or A^T with A stored [K][M] (trans_a true, lda >= M), and
+ * op(B) is B[K][N] (trans_b false, ldb >= N) or B^T with B stored [N][K] (ldb >= K).
+ * OpenBLAS when built with it (threads = um_get_threads()), else a blocked portable loop.
+ * Used by the backward pass and by Newton-Schulz orthogonalisation. */
+void um_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+              const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+              int64_t ldc);
+/* Scalar reference of um_sgemm (double accumulation) for tests. */
+void um_sgemm_ref(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                  int64_t ldc);
+
 #endif /* UM_KERNELS_H */
