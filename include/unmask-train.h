@@ -83,6 +83,76 @@ enum um_status um_eval_task(const um_model *m, const char *task, int n,
                             const struct um_gen_params *gp, uint64_t seed,
                             um_work_fn progress, void *progress_user, struct um_eval_result *res);
 
+/* ---------------------------------------------------------------- trainer */
+
+/* Everything a training run needs; read from a `key = value` config file (see
+ * docs/TRAINING.md for every key, its default and its meaning). */
+struct um_train_config {
+    /* model */
+    char family[16];          /* llada | dream */
+    int d_model, n_layers, n_heads, n_kv_heads, d_ff;
+    double rope_theta, norm_eps, init_std;
+    bool tie_embeddings;
+    char init_from[512];      /* optional model folder to start from (fine-tuning) */
+    /* objective */
+    char objective[8];        /* mdm | sft | bd3 | ar */
+    int block_size;           /* bd3 */
+    double mask_eps;          /* 1e-3 */
+    /* data */
+    char data[512];           /* folder written by `unmask data` */
+    char tokenizer[512];      /* tokenizer.json; copied into the outputs */
+    int seq_len;
+    /* optimisation */
+    char optimizer[16];       /* adamw | muon | lamb | orscale */
+    double lr, weight_decay, beta1, beta2, adam_eps, momentum, adamw_lr, adamw_weight_decay;
+    double clip_min, clip_max;
+    int ns_steps;
+    char schedule[16];        /* wsd | cosine | constant */
+    int64_t warmup_steps;
+    double decay_fraction;    /* wsd: last fraction of steps decays linearly */
+    double min_lr_ratio;      /* floor of the schedule, as a fraction of lr */
+    int batch_size, grad_accum;
+    double grad_clip;         /* global L2 norm; 0 = off */
+    int64_t steps;
+    uint64_t seed;
+    /* evaluation and output */
+    int64_t eval_interval;
+    int eval_batches;
+    int64_t save_interval;
+    char out[512];
+    char save_dtype[8];       /* f32 | bf16: dtype of the exported model */
+    int threads;
+};
+/* Defaults (documented in docs/TRAINING.md). */
+struct um_train_config um_train_config_default(void);
+/* Read a config file over the current values; unknown keys and bad values are errors naming
+ * the file, line and key. */
+enum um_status um_train_config_load(const char *path, struct um_train_config *cfg);
+/* Apply one "key=value" override (from the command line); `origin` names it in messages. */
+enum um_status um_train_config_set(struct um_train_config *cfg, const char *key_value,
+                                   const char *origin);
+
+struct um_train_progress {
+    int64_t step, steps;      /* steps done / total */
+    double loss;              /* training loss of the last step */
+    double lr;                /* learning rate of the last step */
+    double grad_norm;         /* before clipping */
+    double tokens_per_s;      /* since the run (or resume) started */
+    double elapsed_s, eta_s;
+    double val_loss;          /* NaN unless this report follows an evaluation */
+    double val_ppl_bound;     /* exp(val_loss): the diffusion ELBO as a perplexity bound */
+};
+typedef bool (*um_train_fn)(void *user, const struct um_train_progress *p);
+
+/* Train. Writes OUT/checkpoint/ (fp32 weights in the Hugging Face layout, optimiser state,
+ * trainer state) every save_interval steps and at the end, atomically; OUT/train_log.tsv (one
+ * line per step); and OUT/model/ (the exported model in save_dtype, loadable by
+ * um_model_load). With resume, continues from OUT/checkpoint bit for bit (same config and
+ * thread count). A non-finite loss, gradient or weight stops the run with UM_ERR_FORMAT naming
+ * the step and the tensor. */
+enum um_status um_train_run(const struct um_train_config *cfg, bool resume, um_train_fn progress,
+                            void *user);
+
 #ifdef __cplusplus
 }
 #endif
