@@ -20,52 +20,82 @@ typedef bool (*um_work_fn)(void *user, int64_t done, int64_t total);
 /* ---------------------------------------------------------------- tokenizer training */
 
 struct um_bpe_train_params {
-    int32_t vocab_size;               /* final size incl. the 256 byte tokens and specials */
-    const char *const *special_tokens; /* added as special tokens after the merges, in order */
+    int32_t vocab_size;               /* final size incl. the 256 byte tokens and specials
+                                         (default 8192) */
+    const char *const *special_tokens; /* added as special tokens after the merges, in order
+                                         (default "<|endoftext|>", "<|mdm_mask|>": EOS for the
+                                         data tools and the mask token um_model_load finds) */
     int n_special;
     int32_t min_frequency;            /* pairs seen fewer times are not merged (default 2) */
-    um_work_fn progress;
+    um_work_fn progress;              /* units: input files, then merges */
     void *progress_user;
 };
 struct um_bpe_train_params um_bpe_train_default_params(void);
 
-/* Train a byte-level BPE tokenizer (Qwen2-style pre-tokenizer regex, NFC normaliser, ByteLevel
- * decoder) on UTF-8 text files and write a Hugging Face tokenizer.json to out_path that
- * um_tokenizer_load and the `tokenizers` libraries load and encode identically. */
+/* Train a byte-level BPE tokenizer on UTF-8 text files and write a Hugging Face tokenizer.json
+ * to out_path (atomically) that um_tokenizer_load and the `tokenizers` libraries load and
+ * encode identically. The text is NFC-normalised and split with the Qwen2 pre-tokenizer regex
+ * (so digits are single tokens); the most frequent adjacent pair is merged repeatedly (ties:
+ * smallest ids) until vocab_size is reached or no pair occurs min_frequency times. Ids: the 256
+ * byte tokens in GPT-2 byte-to-unicode order, the merged tokens, then the special tokens.
+ * Deterministic: the same files and params give the same bytes. n_files may be 0: a plain
+ * byte-level tokenizer. Files must be valid UTF-8 (UM_ERR_FORMAT names file and byte). */
 enum um_status um_bpe_train(const char *const *files, int n_files,
                             const struct um_bpe_train_params *params, const char *out_path);
 
 /* ---------------------------------------------------------------- token shards */
 
-/* Text corpus -> DIR/train.bin, DIR/val.bin (token streams, documents separated by EOS) and
- * DIR/meta.json. Each input file is one document unless it is split on blank lines
- * (split_paragraphs); a deterministic val_fraction of documents goes to val. */
+/* Text corpus -> DIR/train.bin, DIR/val.bin (token streams, each document followed by EOS),
+ * DIR/tokenizer.json (a copy) and DIR/meta.json (written last); the shard format is in
+ * src/train/data.h. Each input file is one document unless it is split on blank lines
+ * (split_paragraphs: runs of non-blank lines are documents); whitespace-only documents are
+ * skipped. Document i goes to val when Philox(seed, i) < val_fraction; with val_fraction > 0
+ * and at least two documents, val gets at least one (the one with the smallest draw), and
+ * train must keep at least one. EOS is the tokenizer's <|endoftext|> (else <|end_of_text|>,
+ * </s>, <|eos|>); a tokenizer with none of them is UM_ERR_ARG. DIR is created if missing (its
+ * parent must exist). Progress units: input bytes. */
 struct um_data_text_params {
     const char *tokenizer;            /* tokenizer.json or a model folder */
     const char *const *inputs;
     int n_inputs;
     bool split_paragraphs;
-    double val_fraction;              /* default 0.01 */
+    double val_fraction;              /* in [0, 1), default 0.01 */
     uint64_t seed;
     um_work_fn progress;
     void *progress_user;
 };
 struct um_data_text_params um_data_text_default_params(void);
 struct um_data_stats {
-    int64_t n_documents, n_train_tokens, n_val_tokens;
+    int64_t n_documents, n_train_tokens, n_val_tokens; /* tasks: examples, tokens of rows */
 };
 enum um_status um_data_build_text(const struct um_data_text_params *p, const char *out_dir,
                                   struct um_data_stats *stats);
 
 /* ---------------------------------------------------------------- synthetic tasks */
 
-/* Names of the built-in tasks ("add", ...), NULL-terminated. */
+/* Seeds of the three disjoint example streams of a task run with seed S: training rows use S,
+ * validation rows S ^ UM_TASK_SEED_VAL, um_eval_task S ^ UM_TASK_SEED_EVAL. (Small tasks have
+ * few distinct problems, so the streams may share problems; they never share draws.) */
+#define UM_TASK_SEED_VAL 0x5eed5eed00000001ull
+#define UM_TASK_SEED_EVAL 0x5eed5eed00000002ull
+
+/* Names of the built-in tasks, NULL-terminated: "add" ("123+4567=" -> "4690", operands of
+ * 1..5 digits), "sort" ("sort 3141=" -> "1134", 2..8 digits), "reverse" ("reverse 3141=" ->
+ * "1413"). Prompts are at most 17 bytes and answers at most 8. Static. */
 const char *const *um_task_names(void);
-/* One example of `task`, deterministic in (seed, index): prompt and answer as text. */
+/* One example of `task`, deterministic in (seed, index): prompt and answer as NUL-terminated
+ * text in the caller's buffers (UM_ERR_ARG if they are too small or the task is unknown). */
 enum um_status um_task_example(const char *task, uint64_t seed, int64_t index, char *prompt,
                                size_t prompt_cap, char *answer, size_t answer_cap);
+/* Write the tokenizer for task models to out_path: byte-level with no merges (every character
+ * of a prompt is one token) plus the default special tokens <|endoftext|> (EOS, id 256) and
+ * <|mdm_mask|> (mask, id 257): 258 ids. */
+enum um_status um_task_tokenizer(const char *task, const char *out_path);
 /* SFT shards for a task: rows of seq_len tokens (prompt, answer, EOS padding) with the prompt
- * length of each row, in DIR/train.bin and DIR/val.bin plus DIR/meta.json. */
+ * length of each row, in DIR/train.bin (examples 0..n_train-1 of seed) and DIR/val.bin
+ * (examples 0..n_val-1 of seed ^ UM_TASK_SEED_VAL), plus DIR/tokenizer.json and DIR/meta.json.
+ * Prompt and answer are tokenized separately (as um_eval_task does). An example that does not
+ * fit seq_len with at least one EOS is UM_ERR_ARG naming it. */
 enum um_status um_data_build_task(const char *task, const char *tokenizer, int64_t n_train,
                                   int64_t n_val, int seq_len, uint64_t seed, const char *out_dir,
                                   struct um_data_stats *stats);
@@ -77,8 +107,12 @@ struct um_eval_result {
     double seconds;
     int64_t tokens;       /* generated tokens */
 };
-/* Generate an answer for n held-out examples (seed distinct from training data) with the
- * model's chat-free prompt format and `gp` (gen_length etc.), compare with the exact answer. */
+/* Score a model on n held-out examples 0..n-1 of seed ^ UM_TASK_SEED_EVAL: the prompt text is
+ * encoded with the model's tokenizer (no chat template, no BOS), um_generate runs with `gp`
+ * (gen_length etc.; example i uses gp->seed + i), the output up to the first EOS (the model's
+ * eos_id or the tokenizer's) is decoded and must equal the answer exactly. progress is called
+ * after every example (units: examples). The model must have a tokenizer. *res is written
+ * only on success. */
 enum um_status um_eval_task(const um_model *m, const char *task, int n,
                             const struct um_gen_params *gp, uint64_t seed,
                             um_work_fn progress, void *progress_user, struct um_eval_result *res);

@@ -85,6 +85,14 @@ void um_cli_print_ids(const int32_t *ids, size_t n) {
 
 /* Subcommands in their own files. Each declares its entry point here; a command whose file
  * is not yet written must not be listed. */
+int um_cmd_train(int argc, char **argv);
+int um_cmd_tokenizer(int argc, char **argv);
+int um_cmd_data(int argc, char **argv);
+int um_cmd_eval(int argc, char **argv);
 const struct um_cli_command um_cli_commands[] = {
+    {"tokenizer", um_cmd_tokenizer},
+    {"data", um_cmd_data},
+    {"eval", um_cmd_eval},
+    {"train", um_cmd_train},
     {NULL, NULL},
 };
