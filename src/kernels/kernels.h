@@ -41,11 +41,18 @@ const char *um_matmul_backend(enum um_dtype dtype, enum um_precision prec);
 /* General fp32 GEMM, row-major: C[M][N] = alpha * op(A) . op(B) + beta * C, where op(A) is
  * A[M][K] (trans_a false, lda >= K) or A^T with A stored [K][M] (trans_a true, lda >= M), and
  * op(B) is B[K][N] (trans_b false, ldb >= N) or B^T with B stored [N][K] (ldb >= K).
- * OpenBLAS when built with it (threads = um_get_threads()), else a blocked portable loop.
+ * OpenBLAS when built with it (single-threaded slices over um_get_threads() OpenMP threads),
+ * else a portable loop.
  * Used by the backward pass and by Newton-Schulz orthogonalisation. */
 void um_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
               const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
               int64_t ldc);
+/* The same on the calling thread only, for use inside OpenMP parallel regions; call
+ * um_sgemm_single_thread_backend() once before the region (OpenBLAS's own threads off). */
+void um_sgemm_1t(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                 const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                 int64_t ldc);
+void um_sgemm_single_thread_backend(void);
 /* Scalar reference of um_sgemm (double accumulation) for tests. */
 void um_sgemm_ref(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
