@@ -83,6 +83,115 @@ void um_cli_print_ids(const int32_t *ids, size_t n) {
 }
 
 
+/* ---------------------------------------------------------------- generation options */
+
+const char *const UM_CLI_GEN_HELP =
+    "  --gen-length N         tokens to generate (the canvas after the prompt)\n"
+    "  --steps N              denoising steps (default = gen length)\n"
+    "  --block-length N       LLaDA semi-autoregressive block length (default = gen length)\n"
+    "  --remasking R          low_confidence | random (LLaDA)\n"
+    "  --alg A                origin | maskgit_plus | topk_margin | entropy (Dream schedule)\n"
+    "  --eps E                Dream schedule end (default 1e-3)\n"
+    "  --alg-temp T           Dream: sample positions from softmax(confidence / T)\n"
+    "  --temperature T        token temperature (default 0 = greedy)\n"
+    "  --top-p P              Dream nucleus filter (default 1 = off)\n"
+    "  --top-k K              Dream top-k filter (default 0 = off)\n"
+    "  --cfg S                LLaDA classifier-free guidance scale (default 0 = off)\n"
+    "  --no-early-eos         LLaDA: EOS logit -inf and EOS/EoT confidence -inf\n"
+    "  --threads N            threads (default: all cores)\n"
+    "  --precision P          fp32 (default, exact) | bf16 (faster, approximate)\n";
+
+void um_cli_gen_opts_init(struct um_cli_gen_opts *o) {
+    o->gen_length = o->steps = o->block_length = o->top_k = -1;
+    o->threads = 0;
+    o->eps = o->alg_temp = o->temperature = o->top_p = o->cfg = -1;
+    o->seed = 0;
+    o->alg = o->remasking = o->precision = -1;
+    o->no_early_eos = false;
+}
+
+int um_cli_gen_opt(struct um_cli_gen_opts *o, const char *cmd, int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    if (!strcmp(a, "--no-early-eos")) {
+        o->no_early_eos = true;
+        return 1;
+    }
+    static const char *const with_value[] = {
+        "--gen-length", "--steps", "--block-length", "--top-k", "--threads", "--eps",
+        "--alg-temp", "--temperature", "--top-p", "--cfg", "--remasking", "--alg",
+        "--precision", NULL};
+    bool known = false;
+    for (int k = 0; with_value[k]; k++) known = known || !strcmp(a, with_value[k]);
+    if (!known) return 0;
+    if (*i + 1 >= argc) return um_cli_usage(cmd, "option '%s' needs a value", a);
+    const char *v = argv[++*i];
+    bool ok = true;
+    if (!strcmp(a, "--gen-length"))
+        ok = um_cli_parse_long(v, 1, 1 << 20, &o->gen_length);
+    else if (!strcmp(a, "--steps"))
+        ok = um_cli_parse_long(v, 1, 1 << 20, &o->steps);
+    else if (!strcmp(a, "--block-length"))
+        ok = um_cli_parse_long(v, 1, 1 << 20, &o->block_length);
+    else if (!strcmp(a, "--top-k"))
+        ok = um_cli_parse_long(v, 0, INT_MAX, &o->top_k);
+    else if (!strcmp(a, "--threads"))
+        ok = um_cli_parse_long(v, 1, 1024, &o->threads);
+    else if (!strcmp(a, "--eps"))
+        ok = um_cli_parse_double(v, 1e-12, 0.999999, &o->eps);
+    else if (!strcmp(a, "--alg-temp"))
+        ok = um_cli_parse_double(v, 0, 1e6, &o->alg_temp);
+    else if (!strcmp(a, "--temperature"))
+        ok = um_cli_parse_double(v, 0, 1e6, &o->temperature);
+    else if (!strcmp(a, "--top-p"))
+        ok = um_cli_parse_double(v, 1e-9, 1, &o->top_p);
+    else if (!strcmp(a, "--cfg"))
+        ok = um_cli_parse_double(v, 0, 1e6, &o->cfg);
+    else if (!strcmp(a, "--remasking")) {
+        o->remasking = !strcmp(v, "low_confidence") ? UM_REMASK_LOW_CONFIDENCE
+                       : !strcmp(v, "random")       ? UM_REMASK_RANDOM
+                                                    : -1;
+        if (o->remasking < 0)
+            return um_cli_usage(cmd, "--remasking '%s': expected low_confidence or random", v);
+    } else if (!strcmp(a, "--alg")) {
+        static const char *const names[] = {"origin", "maskgit_plus", "topk_margin", "entropy"};
+        o->alg = -1;
+        for (int k = 0; k < 4; k++)
+            if (!strcmp(v, names[k])) o->alg = UM_ALG_ORIGIN + k;
+        if (o->alg < 0)
+            return um_cli_usage(cmd,
+                                "--alg '%s': expected origin, maskgit_plus, topk_margin or entropy",
+                                v);
+    } else if (!strcmp(a, "--precision")) {
+        o->precision = !strcmp(v, "fp32")   ? UM_PRECISION_FP32
+                       : !strcmp(v, "bf16") ? UM_PRECISION_BF16
+                                            : -1;
+        if (o->precision < 0) return um_cli_usage(cmd, "--precision '%s': expected fp32 or bf16", v);
+    }
+    if (!ok) return um_cli_usage(cmd, "bad value for option '%s'", a);
+    return 1;
+}
+
+void um_cli_gen_model_params(const struct um_cli_gen_opts *o, struct um_model_params *mp) {
+    mp->n_threads = (int)o->threads;
+    if (o->precision >= 0) mp->precision = (enum um_precision)o->precision;
+}
+
+void um_cli_gen_apply(const struct um_cli_gen_opts *o, struct um_gen_params *gp) {
+    if (o->gen_length > 0) gp->gen_length = (int)o->gen_length;
+    gp->steps = o->steps > 0 ? (int)o->steps : gp->gen_length;
+    gp->block_length = o->block_length > 0 ? (int)o->block_length : gp->gen_length;
+    if (o->alg >= 0) gp->alg = (enum um_alg)o->alg;
+    if (o->remasking >= 0) gp->remasking = (enum um_remasking)o->remasking;
+    if (o->eps >= 0) gp->eps = o->eps;
+    if (o->alg_temp >= 0) gp->alg_temp = o->alg_temp;
+    if (o->temperature >= 0) gp->temperature = o->temperature;
+    if (o->top_p >= 0) gp->top_p = o->top_p;
+    if (o->top_k >= 0) gp->top_k = (int)o->top_k;
+    if (o->cfg >= 0) gp->cfg = o->cfg;
+    if (o->no_early_eos) gp->logits_eos_inf = gp->confidence_eos_eot_inf = true;
+    gp->seed = (uint64_t)o->seed;
+}
+
 /* Subcommands in their own files. Each declares its entry point here; a command whose file
  * is not yet written must not be listed. */
 int um_cmd_train(int argc, char **argv);

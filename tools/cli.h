@@ -24,6 +24,29 @@ bool um_cli_parse_double(const char *s, double lo, double hi, double *out);
 bool um_cli_parse_ids(const char *s, int32_t **ids, size_t *n);
 void um_cli_print_ids(const int32_t *ids, size_t n);
 
+/* Generation options shared by `generate` and `eval` (values < 0 / NULL: not given). */
+struct um_cli_gen_opts {
+    long gen_length, steps, block_length, top_k, threads;
+    double eps, alg_temp, temperature, top_p, cfg;
+    long long seed;           /* sampler seed (--seed in generate, --gen-seed in eval) */
+    int alg;                  /* enum um_alg, -1 unset */
+    int remasking;            /* enum um_remasking, -1 unset */
+    bool no_early_eos;
+    int precision;            /* enum um_precision, -1 unset */
+};
+/* Help lines for the shared options (no --seed: each command names its sampler seed). */
+extern const char *const UM_CLI_GEN_HELP;
+void um_cli_gen_opts_init(struct um_cli_gen_opts *o);
+/* If argv[*i] is a shared generation option, consume it (and its value, advancing *i) and
+ * return 1; return 0 if it is not one; on a bad value print a usage error for `cmd` and
+ * return EXIT_USAGE. */
+int um_cli_gen_opt(struct um_cli_gen_opts *o, const char *cmd, int argc, char **argv, int *i);
+/* Model parameters from the options (threads, precision). */
+void um_cli_gen_model_params(const struct um_cli_gen_opts *o, struct um_model_params *mp);
+/* Apply the given options over gp: gen length, then steps and block length (which default to
+ * the gen length), then the rest. */
+void um_cli_gen_apply(const struct um_cli_gen_opts *o, struct um_gen_params *gp);
+
 /* Subcommands defined in their own files (tools/cmd_*.c), listed in cli.c. */
 struct um_cli_command {
     const char *name;

@@ -17,22 +17,14 @@ static const char *EVAL_HELP =
     "\n"
     "Generate answers for held-out examples of a built-in task (add, sort, reverse) from\n"
     "their prompts (no chat template) and count exact matches. The last line on stdout is\n"
-    "'accuracy X'.\n"
+    "'accuracy X'. Generation options are those of 'unmask generate' (defaults follow the\n"
+    "model family, temperature 0 = greedy), except that --gen-length defaults to 16.\n"
     "\n"
     "  -m, --model DIR        model folder (with the task's tokenizer.json)\n"
     "  --task NAME            add | sort | reverse\n"
     "  --n N                  examples (default 200)\n"
     "  --seed S               task seed; examples come from S ^ UM_TASK_SEED_EVAL (default 0)\n"
-    "  --gen-length N         tokens generated after the prompt (default 16)\n"
-    "  --steps N              denoising steps (default = gen length)\n"
-    "  --block-length N       LLaDA block length (default = gen length)\n"
-    "  --remasking R          low_confidence | random (LLaDA)\n"
-    "  --alg A                origin | maskgit_plus | topk_margin | entropy (Dream schedule)\n"
-    "  --eps E  --alg-temp T  --temperature T  --top-p P  --top-k K  --cfg S\n"
-    "                         as for 'unmask generate' (defaults follow the model family;\n"
-    "                         temperature 0 = greedy)\n"
     "  --gen-seed S           seed of the sampler (example i uses S + i; default 0)\n"
-    "  --threads N            threads (default: all cores)\n"
     "  --quiet                no progress on stderr\n"
     "  -h, --help             this help\n";
 
@@ -48,22 +40,27 @@ static bool on_progress(void *user, int64_t done, int64_t total) {
 
 int um_cmd_eval(int argc, char **argv);
 int um_cmd_eval(int argc, char **argv) {
-    const char *dir = NULL, *task = NULL, *remasking = NULL, *alg = NULL;
-    long n = 200, seed = 0, gen_seed = 0, gen_length = 16, steps = -1, block_length = -1;
-    long top_k = -1, threads = 0;
-    double eps = -1, alg_temp = -1, temperature = -1, top_p = -1, cfg = -1;
+    const char *dir = NULL, *task = NULL;
+    long n = 200, seed = 0, gen_seed = 0;
     bool quiet = false;
+    struct um_cli_gen_opts go;
+    um_cli_gen_opts_init(&go);
+    go.gen_length = 16;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(EVAL_HELP, stdout);
+            fputs(UM_CLI_GEN_HELP, stdout);
             return 0;
         }
         if (!strcmp(a, "--quiet")) {
             quiet = true;
             continue;
         }
+        int r = um_cli_gen_opt(&go, "eval", argc, argv, &i);
+        if (r == 1) continue;
+        if (r != 0) return r;
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return um_cli_usage("eval", "unknown option or missing value: '%s'", a);
         i++;
         bool ok = true;
@@ -71,82 +68,27 @@ int um_cmd_eval(int argc, char **argv) {
             dir = v;
         else if (!strcmp(a, "--task"))
             task = v;
-        else if (!strcmp(a, "--remasking"))
-            remasking = v;
-        else if (!strcmp(a, "--alg"))
-            alg = v;
         else if (!strcmp(a, "--n"))
             ok = um_cli_parse_long(v, 1, 10000000, &n);
         else if (!strcmp(a, "--seed"))
             ok = um_cli_parse_long(v, 0, LONG_MAX, &seed);
         else if (!strcmp(a, "--gen-seed"))
             ok = um_cli_parse_long(v, 0, LONG_MAX, &gen_seed);
-        else if (!strcmp(a, "--gen-length"))
-            ok = um_cli_parse_long(v, 1, 1 << 20, &gen_length);
-        else if (!strcmp(a, "--steps"))
-            ok = um_cli_parse_long(v, 1, 1 << 20, &steps);
-        else if (!strcmp(a, "--block-length"))
-            ok = um_cli_parse_long(v, 1, 1 << 20, &block_length);
-        else if (!strcmp(a, "--top-k"))
-            ok = um_cli_parse_long(v, 0, INT_MAX, &top_k);
-        else if (!strcmp(a, "--threads"))
-            ok = um_cli_parse_long(v, 1, 1024, &threads);
-        else if (!strcmp(a, "--eps"))
-            ok = um_cli_parse_double(v, 1e-12, 0.999999, &eps);
-        else if (!strcmp(a, "--alg-temp"))
-            ok = um_cli_parse_double(v, 0, 1e6, &alg_temp);
-        else if (!strcmp(a, "--temperature"))
-            ok = um_cli_parse_double(v, 0, 1e6, &temperature);
-        else if (!strcmp(a, "--top-p"))
-            ok = um_cli_parse_double(v, 1e-9, 1, &top_p);
-        else if (!strcmp(a, "--cfg"))
-            ok = um_cli_parse_double(v, 0, 1e6, &cfg);
         else
             return um_cli_usage("eval", "unknown option '%s'", a);
         if (!ok) return um_cli_usage("eval", "bad value for option '%s'", a);
     }
     if (!dir) return um_cli_usage("eval", "%s", "-m DIR is required");
     if (!task) return um_cli_usage("eval", "%s", "--task NAME is required");
-    int alg_v = UM_ALG_NONE;
-    if (alg) {
-        static const char *names[] = {"origin", "maskgit_plus", "topk_margin", "entropy"};
-        alg_v = -1;
-        for (int k = 0; k < 4; k++)
-            if (!strcmp(alg, names[k])) alg_v = UM_ALG_ORIGIN + k;
-        if (alg_v < 0)
-            return um_cli_usage("eval",
-                               "--alg '%s': expected origin, maskgit_plus, topk_margin or entropy",
-                               alg);
-    }
-    int remask_v = -1;
-    if (remasking) {
-        if (!strcmp(remasking, "low_confidence"))
-            remask_v = UM_REMASK_LOW_CONFIDENCE;
-        else if (!strcmp(remasking, "random"))
-            remask_v = UM_REMASK_RANDOM;
-        else
-            return um_cli_usage("eval", "--remasking '%s': expected low_confidence or random",
-                               remasking);
-    }
+    go.seed = gen_seed;
 
     struct um_model_params mp = um_model_default_params();
-    mp.n_threads = (int)threads;
+    um_cli_gen_model_params(&go, &mp);
     um_model *m = NULL;
     enum um_status st = um_model_load(dir, &mp, &m);
     if (st != UM_OK) return um_cli_fail(st);
     struct um_gen_params gp = um_gen_default_params(m);
-    gp.gen_length = (int)gen_length;
-    gp.steps = steps > 0 ? (int)steps : (int)gen_length;
-    gp.block_length = block_length > 0 ? (int)block_length : (int)gen_length;
-    if (alg) gp.alg = (enum um_alg)alg_v;
-    if (remask_v >= 0) gp.remasking = (enum um_remasking)remask_v;
-    if (eps >= 0) gp.eps = eps;
-    if (alg_temp >= 0) gp.alg_temp = alg_temp;
-    if (temperature >= 0) gp.temperature = temperature;
-    if (top_p >= 0) gp.top_p = top_p;
-    if (top_k >= 0) gp.top_k = (int)top_k;
-    if (cfg >= 0) gp.cfg = cfg;
-    gp.seed = (uint64_t)gen_seed;
+    um_cli_gen_apply(&go, &gp);
 
     struct eval_progress pr = {!quiet && isatty(2)};
     struct um_eval_result res;

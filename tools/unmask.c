@@ -152,21 +152,7 @@ static const char *GENERATE_HELP =
     "  --prompt-ids IDS       prompt as token ids (\"1 2 3\"); no template\n"
     "  --raw                  do not apply the chat template\n"
     "  --ids                  print the N generated ids (the whole canvas after the prompt)\n"
-    "  --gen-length N         tokens to generate (default 128)\n"
-    "  --steps N              denoising steps (default = gen length)\n"
-    "  --block-length N       LLaDA semi-autoregressive block length (default = gen length)\n"
-    "  --remasking R          low_confidence | random (LLaDA)\n"
-    "  --alg A                origin | maskgit_plus | topk_margin | entropy (Dream schedule)\n"
-    "  --eps E                Dream schedule end (default 1e-3)\n"
-    "  --alg-temp T           Dream: sample positions from softmax(confidence / T)\n"
-    "  --temperature T        token temperature (default 0 = greedy)\n"
-    "  --top-p P              Dream nucleus filter (default 1 = off)\n"
-    "  --top-k K              Dream top-k filter (default 0 = off)\n"
-    "  --cfg S                LLaDA classifier-free guidance scale (default 0 = off)\n"
-    "  --no-early-eos         LLaDA: EOS logit -inf and EOS/EoT confidence -inf\n"
     "  --seed S               random seed (default 0)\n"
-    "  --threads N            threads (default: all cores)\n"
-    "  --precision P          fp32 (default, exact) | bf16 (faster, approximate)\n"
     "  --visual               show the canvas being unmasked live (terminal)\n"
     "  -h, --help             this help\n";
 
@@ -212,125 +198,49 @@ static bool on_step(void *user, const int32_t *canvas, int n_canvas, int step, i
 static int cmd_generate(int argc, char **argv) {
     const char *dir = NULL, *prompt = NULL, *prompt_ids = NULL;
     bool raw = false, want_ids = false, visual = false;
-    long gen_length = -1, steps = -1, block_length = -1, top_k = -1, threads = 0;
-    double eps = -1, alg_temp = -1, temperature = -1, top_p = -1, cfg = -1;
-    long long seed = 0;
-    const char *remasking = NULL, *alg = NULL, *precision = NULL;
-    bool no_early_eos = false;
+    struct um_cli_gen_opts go;
+    um_cli_gen_opts_init(&go);
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEED_VALUE()                                                                           \
-    do {                                                                                       \
-        if (!v) return um_cli_usage("generate", "option '%s' needs a value", a);                \
-        i++;                                                                                   \
-    } while (0)
-#define BAD_VALUE() return um_cli_usage("generate", "bad value for option '%s'", a)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(GENERATE_HELP, stdout);
+            fputs(UM_CLI_GEN_HELP, stdout);
             return 0;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            NEED_VALUE();
-            dir = v;
-        } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
-            NEED_VALUE();
-            prompt = v;
-        } else if (!strcmp(a, "--prompt-ids")) {
-            NEED_VALUE();
-            prompt_ids = v;
         } else if (!strcmp(a, "--raw")) {
             raw = true;
         } else if (!strcmp(a, "--ids")) {
             want_ids = true;
         } else if (!strcmp(a, "--visual")) {
             visual = true;
-        } else if (!strcmp(a, "--no-early-eos")) {
-            no_early_eos = true;
-        } else if (!strcmp(a, "--gen-length")) {
-            NEED_VALUE();
-            if (!um_cli_parse_long(v, 1, 1 << 20, &gen_length)) BAD_VALUE();
-        } else if (!strcmp(a, "--steps")) {
-            NEED_VALUE();
-            if (!um_cli_parse_long(v, 1, 1 << 20, &steps)) BAD_VALUE();
-        } else if (!strcmp(a, "--block-length")) {
-            NEED_VALUE();
-            if (!um_cli_parse_long(v, 1, 1 << 20, &block_length)) BAD_VALUE();
-        } else if (!strcmp(a, "--top-k")) {
-            NEED_VALUE();
-            if (!um_cli_parse_long(v, 0, INT_MAX, &top_k)) BAD_VALUE();
-        } else if (!strcmp(a, "--threads")) {
-            NEED_VALUE();
-            if (!um_cli_parse_long(v, 1, 1024, &threads)) BAD_VALUE();
-        } else if (!strcmp(a, "--seed")) {
-            NEED_VALUE();
-            long sv;
-            if (!um_cli_parse_long(v, 0, LONG_MAX, &sv)) BAD_VALUE();
-            seed = sv;
-        } else if (!strcmp(a, "--eps")) {
-            NEED_VALUE();
-            if (!um_cli_parse_double(v, 1e-12, 0.999999, &eps)) BAD_VALUE();
-        } else if (!strcmp(a, "--alg-temp")) {
-            NEED_VALUE();
-            if (!um_cli_parse_double(v, 0, 1e6, &alg_temp)) BAD_VALUE();
-        } else if (!strcmp(a, "--temperature")) {
-            NEED_VALUE();
-            if (!um_cli_parse_double(v, 0, 1e6, &temperature)) BAD_VALUE();
-        } else if (!strcmp(a, "--top-p")) {
-            NEED_VALUE();
-            if (!um_cli_parse_double(v, 1e-9, 1, &top_p)) BAD_VALUE();
-        } else if (!strcmp(a, "--cfg")) {
-            NEED_VALUE();
-            if (!um_cli_parse_double(v, 0, 1e6, &cfg)) BAD_VALUE();
-        } else if (!strcmp(a, "--remasking")) {
-            NEED_VALUE();
-            remasking = v;
-        } else if (!strcmp(a, "--alg")) {
-            NEED_VALUE();
-            alg = v;
-        } else if (!strcmp(a, "--precision")) {
-            NEED_VALUE();
-            precision = v;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "-p") ||
+                   !strcmp(a, "--prompt") || !strcmp(a, "--prompt-ids") || !strcmp(a, "--seed")) {
+            if (!v) return um_cli_usage("generate", "option '%s' needs a value", a);
+            i++;
+            if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+                dir = v;
+            } else if (!strcmp(a, "--prompt-ids")) {
+                prompt_ids = v;
+            } else if (!strcmp(a, "--seed")) {
+                long sv;
+                if (!um_cli_parse_long(v, 0, LONG_MAX, &sv))
+                    return um_cli_usage("generate", "bad value for option '%s'", a);
+                go.seed = sv;
+            } else {
+                prompt = v;
+            }
         } else {
-            return um_cli_usage("generate", "unknown option '%s'", a);
+            int r = um_cli_gen_opt(&go, "generate", argc, argv, &i);
+            if (r == 0) return um_cli_usage("generate", "unknown option '%s'", a);
+            if (r != 1) return r;
         }
-#undef NEED_VALUE
-#undef BAD_VALUE
     }
     if (!dir) return um_cli_usage("generate", "%s", "-m DIR is required");
     if (!prompt == !prompt_ids)
-        return um_cli_usage("generate", "%s", "exactly one of -p TEXT or --prompt-ids is required");
-
+        return um_cli_usage("generate", "%s",
+                            "exactly one of -p TEXT or --prompt-ids is required");
     struct um_model_params mp = um_model_default_params();
-    mp.n_threads = (int)threads;
-    if (precision) {
-        if (!strcmp(precision, "fp32"))
-            mp.precision = UM_PRECISION_FP32;
-        else if (!strcmp(precision, "bf16"))
-            mp.precision = UM_PRECISION_BF16;
-        else
-            return um_cli_usage("generate", "--precision '%s': expected fp32 or bf16", precision);
-    }
-    int alg_v = UM_ALG_NONE;
-    if (alg) {
-        static const char *names[] = {"origin", "maskgit_plus", "topk_margin", "entropy"};
-        alg_v = -1;
-        for (int k = 0; k < 4; k++)
-            if (!strcmp(alg, names[k])) alg_v = UM_ALG_ORIGIN + k;
-        if (alg_v < 0)
-            return um_cli_usage("generate",
-                               "--alg '%s': expected origin, maskgit_plus, topk_margin or entropy",
-                               alg);
-    }
-    int remask_v = -1;
-    if (remasking) {
-        if (!strcmp(remasking, "low_confidence"))
-            remask_v = UM_REMASK_LOW_CONFIDENCE;
-        else if (!strcmp(remasking, "random"))
-            remask_v = UM_REMASK_RANDOM;
-        else
-            return um_cli_usage("generate", "--remasking '%s': expected low_confidence or random",
-                               remasking);
-    }
+    um_cli_gen_model_params(&go, &mp);
 
     um_model *m = NULL;
     enum um_status st = um_model_load(dir, &mp, &m);
@@ -372,19 +282,7 @@ static int cmd_generate(int argc, char **argv) {
     }
 
     struct um_gen_params gp = um_gen_default_params(m);
-    if (gen_length > 0) gp.gen_length = (int)gen_length;
-    gp.steps = steps > 0 ? (int)steps : gp.gen_length;
-    gp.block_length = block_length > 0 ? (int)block_length : gp.gen_length;
-    if (alg) gp.alg = (enum um_alg)alg_v;
-    if (remask_v >= 0) gp.remasking = (enum um_remasking)remask_v;
-    if (eps >= 0) gp.eps = eps;
-    if (alg_temp >= 0) gp.alg_temp = alg_temp;
-    if (temperature >= 0) gp.temperature = temperature;
-    if (top_p >= 0) gp.top_p = top_p;
-    if (top_k >= 0) gp.top_k = (int)top_k;
-    if (cfg >= 0) gp.cfg = cfg;
-    if (no_early_eos) gp.logits_eos_inf = gp.confidence_eos_eot_inf = true;
-    gp.seed = (uint64_t)seed;
+    um_cli_gen_apply(&go, &gp);
     struct visual_state vs = {tok, (int)n_ids, in->mask_id, visual && tok != NULL,
                               isatty(STDERR_FILENO) != 0};
     gp.progress = on_step;
