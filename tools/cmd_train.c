@@ -58,9 +58,9 @@ static bool on_progress(void *user, const struct um_train_progress *p) {
     char barstr[64];
     for (int i = 0; i < width; i++) barstr[i] = i < filled ? '#' : '.';
     barstr[width] = 0;
-    fprintf(stderr, "%sstep %lld/%lld [%s] loss %.4f lr %.2e gnorm %.2f %.0f tok/s %s %s%s",
+    fprintf(stderr, "%sstep %lld/%lld [%s] loss %.4f lr %.2e gnorm %.2f %.0f tok/s %s%s%s%s",
             b->tty ? "\r\x1b[K" : "", (long long)p->step, (long long)p->steps, barstr, p->loss,
-            p->lr, p->grad_norm, p->tokens_per_s, done ? "done in" : "", done ? el : eta,
+            p->lr, p->grad_norm, p->tokens_per_s, done ? "done in " : "", done ? el : eta,
             done ? "" : " left", b->tty && !done ? "" : "\n");
     fflush(stderr);
     return true;
