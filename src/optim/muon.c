@@ -97,16 +97,7 @@ static void muon_matrix(um_optim *o, struct um_optim_slot *s, double lr) {
 }
 
 static enum um_status muon_step(um_optim *o, double lr_scale) {
-    int64_t t = um_optim_count(o);
-    double lr = o->p.lr * lr_scale, alr = um_optim_fallback_lr(&o->p) * lr_scale;
-    for (int i = 0; i < o->n; i++) {
-        struct um_optim_slot *s = &o->slot[i];
-        if (s->fallback)
-            um_adamw_update(o, s, alr, o->p.adamw_weight_decay, t);
-        else
-            muon_matrix(o, s, lr);
-    }
-    return UM_OK;
+    return um_optim_step_routed(o, lr_scale, muon_matrix);
 }
 
 const struct um_optim_vtable um_optim_muon_vt = {

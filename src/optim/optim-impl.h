@@ -69,6 +69,11 @@ int64_t um_optim_count(const um_optim *o);
 
 /* Effective learning rate of the AdamW fallback (adamw_lr, or 0.1 lr when adamw_lr <= 0). */
 double um_optim_fallback_lr(const struct um_optim_params *p);
+/* One step of an orthogonalising optimiser (Muon, OrScale): non-matrix tensors take the AdamW
+ * fallback update at the fallback learning rate, matrices take `matrix` at lr. */
+enum um_status um_optim_step_routed(um_optim *o, double lr_scale,
+                                    void (*matrix)(um_optim *o, struct um_optim_slot *s,
+                                                   double lr));
 
 /* adamw.c: one torch.optim.AdamW update of slot s (its m1 = exp_avg, m2 = exp_avg_sq) at step
  * t >= 1 with learning rate lr and decoupled weight decay wd, beta1/beta2/eps/adamw_ema from

@@ -282,3 +282,18 @@ double um_optim_sumsq(const um_optim *o, const float *x, int64_t n) {
     for (int64_t b = 0; b < nb; b++) s += part[b];
     return s;
 }
+
+enum um_status um_optim_step_routed(um_optim *o, double lr_scale,
+                                    void (*matrix)(um_optim *o, struct um_optim_slot *s,
+                                                   double lr)) {
+    const int64_t t = um_optim_count(o);
+    const double lr = o->p.lr * lr_scale, alr = um_optim_fallback_lr(&o->p) * lr_scale;
+    for (int i = 0; i < o->n; i++) {
+        struct um_optim_slot *s = &o->slot[i];
+        if (s->fallback)
+            um_adamw_update(o, s, alr, o->p.adamw_weight_decay, t);
+        else
+            matrix(o, s, lr);
+    }
+    return UM_OK;
+}
