@@ -17,6 +17,8 @@
  *   - the commands `unmask tokenizer task`, `unmask data task|text` and `unmask eval`.
  */
 #include "test.h"
+
+#include "base/base.h"
 #include "train/data.h"
 #include "unmask-train.h"
 #include "unmask.h"
@@ -42,30 +44,17 @@ static const char *path_in(const char *name) {
     return buf[k];
 }
 
+/* thin wrappers over the library's own file helpers (base.h) */
 static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    if (b) {
-        b[n] = 0;
-        if (len) *len = (size_t)n;
-    }
+    char *b = NULL;
+    size_t n = 0;
+    if (um_read_file(path, (size_t)1 << 30, &b, &n) != UM_OK) return NULL;
+    if (len) *len = n;
     return b;
 }
 
 static void write_all(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return;
-    fwrite(data, 1, n, f);
-    fclose(f);
+    (void)um_write_file_atomic(path, data, n);
 }
 
 /* ------------------------------------------------------------ tasks */
