@@ -28,8 +28,16 @@ void um_obj_batch_free(struct um_obj_batch *b) {
     memset(b, 0, sizeof *b);
 }
 
-static double draw_t(const struct um_obj_params *p, um_rng *rng) {
+/* t of sequence b (block k for BD3): forced, fixed, or drawn */
+static double draw_t(const struct um_obj_params *p, um_rng *rng, int64_t index) {
+    if (p->forced_t) return p->forced_t[index];
     return p->fixed_t >= 0 ? p->fixed_t : um_rng_uniform(rng);
+}
+
+/* is position `flat` masked with probability pm: forced or drawn */
+static bool draw_mask(const struct um_obj_params *p, um_rng *rng, int64_t flat, double pm) {
+    if (p->forced_mask) return p->forced_mask[flat] != 0;
+    return um_rng_uniform(rng) < pm;
 }
 
 /* Put the loss term of position i (target x, weight w) on its row: i, or i-1 with a shift. */
@@ -80,9 +88,9 @@ enum um_status um_obj_build(const struct um_obj_params *p, const int32_t *x0,
             }
             break;
         case UM_OBJ_MDM: {
-            const double pm = (1.0 - eps) * draw_t(p, rng) + eps;
+            const double pm = (1.0 - eps) * draw_t(p, rng, b) + eps;
             for (int i = 0; i < L; i++) {
-                const bool m = um_rng_uniform(rng) < pm;
+                const bool m = draw_mask(p, rng, (int64_t)b * L + i, pm);
                 if (!m || (p->shift && i == 0)) continue;
                 o->tokens[row0 + i] = p->mask_id;
                 add_term(p, o, row0, i, x[i], (float)(1.0 / pm));
@@ -94,10 +102,10 @@ enum um_status um_obj_build(const struct um_obj_params *p, const int32_t *x0,
             if (pl < 0 || pl >= L)
                 return um_set_error(UM_ERR_ARG, "objective sft: row %d has prompt length %d "
                                     "outside [0, %d)", b, pl, L);
-            const double pm = (1.0 - eps) * draw_t(p, rng) + eps;
+            const double pm = (1.0 - eps) * draw_t(p, rng, b) + eps;
             const double len = (double)(L - pl);
             for (int i = pl; i < L; i++) {
-                const bool m = um_rng_uniform(rng) < pm;
+                const bool m = draw_mask(p, rng, (int64_t)b * L + i, pm);
                 if (!m || (p->shift && i == 0)) continue;
                 o->tokens[row0 + i] = p->mask_id;
                 add_term(p, o, row0, i, x[i], (float)(1.0 / (pm * len)));
@@ -107,10 +115,10 @@ enum um_status um_obj_build(const struct um_obj_params *p, const int32_t *x0,
         case UM_OBJ_BD3: {
             const int nb = L / p->block_size;
             for (int k = 0; k < nb; k++) {
-                double t = draw_t(p, rng);
+                double t = draw_t(p, rng, (int64_t)b * nb + k);
                 const double pm = t < eps ? eps : t;
                 for (int i = k * p->block_size; i < (k + 1) * p->block_size; i++) {
-                    const bool m = um_rng_uniform(rng) < pm;
+                    const bool m = draw_mask(p, rng, (int64_t)b * L + i, pm);
                     if (!m || (p->shift && i == 0)) continue;
                     o->tokens[row0 + i] = p->mask_id;
                     add_term(p, o, row0, i, x[i], (float)(1.0 / pm));

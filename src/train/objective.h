@@ -46,6 +46,10 @@ struct um_obj_params {
     int block_size;         /* BD3 */
     bool shift;             /* Dream-style logit shift */
     double fixed_t;         /* >= 0: use this t for every sequence/block (evaluation, tests) */
+    /* Tests (PyTorch oracle): when set, t and the mask are taken from here instead of being
+     * drawn: forced_t[B] (BD3: [B][L/block_size]) and forced_mask[B][L] (1 = masked). */
+    const double *forced_t;
+    const uint8_t *forced_mask;
 };
 
 /* Buffers for up to B x (2*L) tokens, allocated once. */
