@@ -8,4 +8,4 @@ bash scripts/setup.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j2 --target unmask_cli >/dev/null
 ./build/unmask generate -m models/kjv-llada -p "${1:-And God said}" --raw \
-    --gen-length 64 --steps 64 --block-length 32
+    --gen-length 64 --steps 64 --block-length 8 --temperature 0.8 --seed 1

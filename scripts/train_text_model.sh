@@ -19,4 +19,5 @@ $U data text --tokenizer "$R/tokenizer.json" --split-paragraphs --val-fraction 0
 $U train configs/text-kjv.conf --set data="$R/data" --set tokenizer="$R/tokenizer.json" \
     --set out="$R"
 rm -rf "$OUT.tmp" && cp -r "$R/model" "$OUT.tmp" && rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
-$U generate -m "$OUT" -p "And God said" --raw --gen-length 64 --steps 64 --block-length 32
+$U generate -m "$OUT" -p "And God said" --raw --gen-length 64 --steps 64 --block-length 8 \
+    --temperature 0.8 --seed 1
