@@ -13,6 +13,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 
+import { decodeEscapes } from "./tok_oracle.mjs";
+
 function usage(msg) {
   process.stderr.write(`bpe_oracle: ${msg}\n` +
     "usage: node bpe_oracle.mjs --node-modules DIR --tokenizer FILE --corpus FILE --out FILE\n");
@@ -33,22 +35,6 @@ function parseArgs(argv) {
   }
   for (const k of keys) if (!a[k]) usage(`--${k} is required`);
   return a;
-}
-
-function decodeEscapes(line) {
-  let out = "";
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i];
-    if (c === "\\" && i + 1 < line.length) {
-      const n = line[i + 1];
-      if (n === "n") { out += "\n"; i++; continue; }
-      if (n === "t") { out += "\t"; i++; continue; }
-      if (n === "r") { out += "\r"; i++; continue; }
-      if (n === "\\") { out += "\\"; i++; continue; }
-    }
-    out += c;
-  }
-  return out;
 }
 
 async function main() {

@@ -72,15 +72,6 @@ def visible(kind, bs, T):
             (~qi_noisy & ~kj_noisy & (bj <= bi)))
 
 
-def rotate_half(x):
-    h = x.shape[-1] // 2
-    return torch.cat([-x[..., h:], x[..., :h]], dim=-1)
-
-
-def rms(x, w, eps):
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
-
-
 def loss_fn(cfg, W, tokens, pos, targets, weights, kind, bs, norm):
     a = TM.arch_of(cfg)
     n = TM.tensor_names(a)
@@ -93,7 +84,7 @@ def loss_fn(cfg, W, tokens, pos, targets, weights, kind, bs, norm):
     rep = H // Hkv
     x = W[n["emb"]][tokens]
     for ln in n["layers"]:
-        h = rms(x, W[ln["attn_norm"]], eps)
+        h = TM.rms(x, W[ln["attn_norm"]], eps)
         q = h @ W[ln["q"]].T
         k = h @ W[ln["k"]].T
         v = h @ W[ln["v"]].T
@@ -104,8 +95,8 @@ def loss_fn(cfg, W, tokens, pos, targets, weights, kind, bs, norm):
         q = q.view(Bn, T, H, Dh)
         k = k.view(Bn, T, Hkv, Dh)
         v = v.view(Bn, T, Hkv, Dh)
-        q = q * c + rotate_half(q) * s
-        k = k * c + rotate_half(k) * s
+        q = q * c + TM.rotate_half(q) * s
+        k = k * c + TM.rotate_half(k) * s
         k = k.repeat_interleave(rep, dim=2)
         v = v.repeat_interleave(rep, dim=2)
         sc = torch.einsum("bthd,bshd->bhts", q, k) / math.sqrt(Dh)
@@ -113,10 +104,10 @@ def loss_fn(cfg, W, tokens, pos, targets, weights, kind, bs, norm):
         p = torch.softmax(sc, dim=-1)
         o = torch.einsum("bhts,bshd->bthd", p, v).reshape(Bn, T, H * Dh)
         x = x + o @ W[ln["o"]].T
-        h = rms(x, W[ln["ffn_norm"]], eps)
+        h = TM.rms(x, W[ln["ffn_norm"]], eps)
         x = x + (torch.nn.functional.silu(h @ W[ln["gate"]].T) * (h @ W[ln["up"]].T)) @ \
             W[ln["down"]].T
-    x = rms(x, W[n["final_norm"]], eps)
+    x = TM.rms(x, W[n["final_norm"]], eps)
     head = W[n["head"]] if n["head"] else W[n["emb"]]
     logits = x @ head.T                                    # [B, T, V]
     lse = torch.logsumexp(logits, dim=-1)

@@ -386,12 +386,12 @@ def rope_cos_sin(T, Dh, theta):
     return emb.cos(), emb.sin()
 
 
-def _rotate_half(x):
+def rotate_half(x):
     h = x.shape[-1] // 2
     return torch.cat([-x[..., h:], x[..., :h]], dim=-1)
 
 
-def _rms(x, w, eps):
+def rms(x, w, eps):
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
 
 
@@ -441,7 +441,7 @@ class RefModel:
         if a["causal"]:
             mask = torch.ones(T, T, dtype=torch.bool).triu(1)
         for ln in n["layers"]:
-            h = _rms(x, w[ln["attn_norm"]], eps)
+            h = rms(x, w[ln["attn_norm"]], eps)
             q = h @ w[ln["q"]].T
             k = h @ w[ln["k"]].T
             v = h @ w[ln["v"]].T
@@ -452,8 +452,8 @@ class RefModel:
             q = q.view(T, H, Dh)
             k = k.view(T, Hkv, Dh)
             v = v.view(T, Hkv, Dh)
-            q = q * cos + _rotate_half(q) * sin
-            k = k * cos + _rotate_half(k) * sin
+            q = q * cos + rotate_half(q) * sin
+            k = k * cos + rotate_half(k) * sin
             # query head j uses kv head j // rep (repeat_interleave / repeat_kv)
             k = k.repeat_interleave(rep, dim=1)
             v = v.repeat_interleave(rep, dim=1)
@@ -463,10 +463,10 @@ class RefModel:
             p = torch.softmax(s, dim=-1)
             o = torch.einsum("hts,shd->thd", p, v).reshape(T, H * Dh)
             x = x + o @ w[ln["o"]].T
-            h = _rms(x, w[ln["ffn_norm"]], eps)
+            h = rms(x, w[ln["ffn_norm"]], eps)
             ff = torch.nn.functional.silu(h @ w[ln["gate"]].T) * (h @ w[ln["up"]].T)
             x = x + ff @ w[ln["down"]].T
-        x = _rms(x, w[n["final_norm"]], eps)
+        x = rms(x, w[n["final_norm"]], eps)
         if hidden:
             return x
         head = w[n["head"]] if n["head"] else w[n["emb"]]

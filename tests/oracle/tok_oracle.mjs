@@ -94,7 +94,10 @@ async function main() {
   process.stdout.write(info.join("\n") + "\n");
 }
 
-main().catch((e) => {
-  process.stderr.write(`tok_oracle: ${e && e.stack ? e.stack : e}\n`);
-  process.exit(1);
-});
+// run only when executed (bpe_oracle.mjs imports decodeEscapes from here)
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  main().catch((e) => {
+    process.stderr.write(`tok_oracle: ${e && e.stack ? e.stack : e}\n`);
+    process.exit(1);
+  });
+}
