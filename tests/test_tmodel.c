@@ -400,7 +400,7 @@ static void test_hostile(void) {
     b1 = in;
     b1.head_dim = 16; /* LLaDA needs D = H * Dh */
     CHECK(um_tmodel_init(&b1, 1, 8, 1, 0.02f, &x) == UM_ERR_ARG && !x);
-    CHECK(um_tmodel_init(&in, 1, 2000, 1, 0.02f, &x) == UM_ERR_ARG && !x);
+    CHECK(um_tmodel_init(&in, 4096, 8192, 1, 0.02f, &x) == UM_ERR_ARG && !x); /* > 2^24 rows */
     CHECK(um_tmodel_init(&in, 0, 8, 1, 0.02f, &x) == UM_ERR_ARG && !x);
     CHECK(um_tmodel_init(&in, 1, 8, 1, NAN, &x) == UM_ERR_ARG && !x);
     b1 = tiny_info(UM_FAMILY_DREAM);

@@ -52,7 +52,9 @@ void um_rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x, const
 void um_rope_bwd(float *dx, int64_t n, int n_heads, int dh, const int32_t *pos,
                  const float *cos_t, const float *sin_t);
 
-/* Attention over B sequences of T tokens with a mask, keeping the probabilities:
+/* Attention over B sequences of T tokens with a mask, keeping the probabilities (T x T per
+ * head; the trainer uses flash attention, kernels/flash_attn.h, instead, and these stay as a
+ * second, independent reference for tests/test_grad.c and the benchmark):
  *   p[B][H][T][T] = softmax_j(q_i . k_j / sqrt(Dh)) over visible j (0 elsewhere)
  *   out[N][H*Dh]  = p v
  * One OpenMP task per (sequence, head), each running single-threaded GEMMs (see

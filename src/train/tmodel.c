@@ -7,13 +7,15 @@
  * mask and RoPE takes the caller's positions):
  *   x_0 = E[tokens]
  *   per layer l:  h1 = rmsnorm(x_l; r1) ;  q,k,v = h1 Wq,Wk,Wv (+b) ;  q,k = rope(q,k; pos)
- *                 ao = attn(q,k,v; mask, keeps P) ;  xm = x_l + ao Wo^T
+ *                 ao = attn(q,k,v; mask, keeps lse) ;  xm = x_l + ao Wo^T
  *                 h2 = rmsnorm(xm; r2) ;  g = h2 Wg^T, u = h2 Wu^T, a = silu(g) u
  *                 x_{l+1} = xm + a Wd^T
  *   on the R rows with weight != 0 (gathered):  hf = rmsnorm(x_L[rows]) ;  z = hf Whead^T
  *   loss = sum_rows w CE(z, target) / norm
  * The backward runs the chain in reverse (ops_bwd.h for each op; weight gradients are GEMMs
- * dW += dY^T X through um_sgemm). The head and the loss run over chunks of rows so that the
+ * dW += dY^T X through um_sgemm). Attention is flash attention (kernels/flash_attn.h): the
+ * forward keeps only the row log-sum-exp, the backward recomputes the probabilities tile by
+ * tile, so no T x T matrix exists and T is bounded by memory for O(T) buffers only. The head and the loss run over chunks of rows so that the
  * logits buffer is at most HEAD_CHUNK_FLOATS floats whatever V is.
  *
  * Attention masks (ops_bwd.h): block(i) = i / block_size with i the index within the sequence
@@ -25,13 +27,15 @@
  * gradients for the trainer.
  *
  * Memory (all at init, for N = B_max*T_max rows): per layer x_l, h1, xm, h2 [N][D], r1, r2
- * [N], q, ao [N][H*Dh], k, v [N][Hkv*Dh], g, u, a [N][F], P [B_max][H][T_max][T_max]; one set
- * of backward scratch; the logits chunk. um_tmodel_step allocates nothing.
+ * [N], q, ao [N][H*Dh], k, v [N][Hkv*Dh], g, u, a [N][F], lse [B_max][H][T_max]; one set
+ * of backward scratch; the attention kernels' scratch (sized for the thread count at init);
+ * the logits chunk. um_tmodel_step allocates nothing.
  */
 #include "train/tmodel-impl.h"
 
 #include "base/base.h"
 #include "io/safetensors.h"
+#include "kernels/flash_attn.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
 #include "kernels/ops_bwd.h"
@@ -58,7 +62,7 @@ struct tm_act {
     float *r1;       /* [N] */
     float *q;        /* [N][H*Dh] after RoPE */
     float *k, *v;    /* [N][Hkv*Dh] (k after RoPE) */
-    float *p;        /* [B][H][T][T] attention probabilities (layout of the current call) */
+    float *lse;      /* [B][H][T] attention row log-sum-exp (layout of the current call) */
     float *ao;       /* [N][H*Dh] attention output */
     float *xm;       /* [N][D] x + attention */
     float *h2;       /* [N][D] ffn_norm(xm) */
@@ -95,7 +99,9 @@ struct um_tmodel {
     float *dq, *dao;               /* [N][H*Dh] */
     float *dk, *dv;                /* [N][Hkv*Dh] */
     float *dg, *du, *da;           /* [N][F] */
-    float *ds;                     /* [B_max][H][T_max][T_max] */
+    float *attn_scratch;           /* [attn_scratch_n] flash attention fwd/bwd scratch */
+    int64_t attn_scratch_n;
+    int attn_threads;              /* um_get_threads() the scratch was sized for */
 };
 
 /* ------------------------------------------------------------------------------------------
@@ -210,9 +216,6 @@ static enum um_status check_info(const struct um_model_info *in, int max_batch, 
     if (max_batch < 1 || max_seq < 1 || (int64_t)max_batch * max_seq > (1 << 24))
         return um_set_error(UM_ERR_ARG, "tmodel: max_batch %d x max_seq %d: each must be >= 1 "
                             "and the product <= 2^24", max_batch, max_seq);
-    if (max_seq > 1024)
-        return um_set_error(UM_ERR_ARG, "tmodel: max_seq %d exceeds 1024 (attention keeps the "
-                            "T x T probabilities)", max_seq);
     return UM_OK;
 }
 
@@ -232,7 +235,13 @@ static enum um_status tm_alloc(const struct um_model_info *info, int max_batch, 
     const int64_t D = in->n_embd, V = in->n_vocab, F = in->n_ff;
     const int64_t QD = (int64_t)in->n_head * in->head_dim;
     const int64_t KD = (int64_t)in->n_head_kv * in->head_dim;
-    const int64_t PP = (int64_t)max_batch * in->n_head * max_seq * max_seq;
+    const int64_t LS = (int64_t)max_batch * in->n_head * max_seq; /* lse per layer */
+    const size_t sf = um_flash_scratch_floats(max_seq, max_seq, in->n_head, in->n_head_kv,
+                                              in->head_dim);
+    const size_t sb = um_flash_bwd_scratch_floats(max_seq, in->n_head, in->n_head_kv,
+                                                  in->head_dim);
+    tm->attn_scratch_n = (int64_t)(sf > sb ? sf : sb);
+    tm->attn_threads = um_get_threads();
     tm->max_rows = N;
     tm->tensors = calloc((size_t)(3 + 12 * L), sizeof *tm->tensors);
     tm->ly = calloc((size_t)L, sizeof *tm->ly);
@@ -243,14 +252,15 @@ static enum um_status tm_alloc(const struct um_model_info *info, int max_batch, 
     tm->w = calloc((size_t)tm->n_params, sizeof(float));
     tm->gr = calloc((size_t)tm->n_params, sizeof(float));
 
-    const int64_t per_layer = 4 * N * D + 2 * N + 2 * N * QD + 2 * N * KD + 3 * N * F + PP;
+    const int64_t per_layer = 4 * N * D + 2 * N + 2 * N * QD + 2 * N * KD + 3 * N * F + LS;
     tm->chunk = HEAD_CHUNK_FLOATS / V;
     if (tm->chunk < 1) tm->chunk = 1;
     if (tm->chunk > N) tm->chunk = N;
     const int64_t half = in->head_dim / 2;
     const int64_t n_act = L * per_layer + N * D /* x_final */ + 2 * max_seq * half +
                           2 * N * D + N /* xf hf rf */ + N /* rweight */ + tm->chunk * V +
-                          3 * N * D + 2 * N * QD + 2 * N * KD + 3 * N * F + PP;
+                          3 * N * D + 2 * N * QD + 2 * N * KD + 3 * N * F +
+                          tm->attn_scratch_n;
     tm->act = malloc((size_t)n_act * sizeof(float));
     tm->rows = malloc((size_t)N * sizeof(int32_t));
     tm->rtarget = malloc((size_t)N * sizeof(int32_t));
@@ -265,7 +275,7 @@ static enum um_status tm_alloc(const struct um_model_info *info, int max_batch, 
         a->q = TAKE(N * QD);
         a->k = TAKE(N * KD);
         a->v = TAKE(N * KD);
-        a->p = TAKE(PP);
+        a->lse = TAKE(LS);
         a->ao = TAKE(N * QD);
         a->xm = TAKE(N * D);
         a->h2 = TAKE(N * D);
@@ -293,7 +303,7 @@ static enum um_status tm_alloc(const struct um_model_info *info, int max_batch, 
     tm->dg = TAKE(N * F);
     tm->du = TAKE(N * F);
     tm->da = TAKE(N * F);
-    tm->ds = TAKE(PP);
+    tm->attn_scratch = TAKE(tm->attn_scratch_n);
 #undef TAKE
     if (p != tm->act + n_act) {
         um_tmodel_free(tm);
@@ -304,9 +314,8 @@ static enum um_status tm_alloc(const struct um_model_info *info, int max_batch, 
     return UM_OK;
 nomem:
     um_tmodel_free(tm);
-    return um_set_error(UM_ERR_NOMEM, "tmodel: out of memory for %d x %d tokens (attention "
-                        "probabilities alone need %.1f MiB)", max_batch, max_seq,
-                        (double)PP * 4.0 * (double)(L + 1) / 1048576.0);
+    return um_set_error(UM_ERR_NOMEM, "tmodel: out of memory for %d x %d tokens (%d layers, "
+                        "D %d)", max_batch, max_seq, in->n_layer, in->n_embd);
 }
 
 enum um_status um_tmodel_init(const struct um_model_info *info, int max_batch, int max_seq,
@@ -468,6 +477,10 @@ static enum um_status check_batch(const um_tmodel *tm, const int32_t *tokens, co
         return um_set_error(UM_ERR_ARG, "tmodel step: batch %d x %d tokens does not fit the "
                             "model's buffers (T <= %d and B*T <= %lld)", B, T, tm->max_seq,
                             (long long)tm->max_rows);
+    if (um_get_threads() > tm->attn_threads)
+        return um_set_error(UM_ERR_ARG, "tmodel step: %d threads, but the attention scratch was "
+                            "sized for %d at init (call um_set_threads before um_tmodel_init)",
+                            um_get_threads(), tm->attn_threads);
     if (attn->kind < UM_ATTN_FULL || attn->kind > UM_ATTN_BD3)
         return um_set_error(UM_ERR_ARG, "tmodel step: unknown attention kind %d", (int)attn->kind);
     if ((attn->kind == UM_ATTN_BLOCK_CAUSAL || attn->kind == UM_ATTN_BD3) && attn->block_size < 1)
@@ -516,7 +529,8 @@ static void forward_layers(um_tmodel *tm, const int32_t *tokens, const int32_t *
         um_matmul(&wv, a->h1, N, a->v, ly->bv >= 0 ? w + ly->bv : NULL, UM_PRECISION_FP32);
         um_rope(a->q, N, H, Dh, pos, tm->rope_cos, tm->rope_sin);
         um_rope(a->k, N, Hkv, Dh, pos, tm->rope_cos, tm->rope_sin);
-        um_attn_fwd(a->ao, a->p, a->q, a->k, a->v, B, T, H, Hkv, Dh, (int)attn->kind, bs);
+        um_flash_fwd(a->ao, a->lse, a->q, a->k, a->v, B, T, 0, T, H, Hkv, Dh, (int)attn->kind,
+                     bs, tm->attn_scratch);
         um_matmul(&wo, a->ao, N, a->xm, NULL, UM_PRECISION_FP32);
         um_add(a->xm, a->x, N * D);
         um_rmsnorm_fwd(a->h2, a->r2, a->xm, w + ly->ffn_norm, N, D, in->norm_eps);
@@ -533,7 +547,8 @@ static void forward_layers(um_tmodel *tm, const int32_t *tokens, const int32_t *
 /* Backward through the layers from dx = dL/dx_L (tm->dx, [N][D]); accumulates every weight
  * gradient, the embedding's last. */
 static void backward_layers(um_tmodel *tm, const int32_t *tokens, const int32_t *pos, int B,
-                            int T) {
+                            int T, const struct um_attn_spec *attn) {
+    const int bs = attn->block_size > 0 ? attn->block_size : 1;
     const struct um_model_info *in = &tm->info;
     const int64_t N = (int64_t)B * T, D = in->n_embd, F = in->n_ff;
     const int H = in->n_head, Hkv = in->n_head_kv, Dh = in->head_dim;
@@ -555,8 +570,8 @@ static void backward_layers(um_tmodel *tm, const int32_t *tokens, const int32_t 
         /* xm = x + ao Wo^T */
         um_sgemm(false, false, N, QD, D, 1.0f, dx, D, w + ly->wo, QD, 0.0f, tm->dao, QD);
         um_sgemm(true, false, D, QD, N, 1.0f, dx, D, a->ao, QD, 1.0f, gr + ly->wo, QD);
-        um_attn_bwd(tm->dq, tm->dk, tm->dv, tm->ds, tm->dao, a->ao, a->p, a->q, a->k, a->v, B,
-                    T, H, Hkv, Dh);
+        um_flash_bwd(tm->dq, tm->dk, tm->dv, tm->dao, a->ao, a->lse, a->q, a->k, a->v, B, T, H,
+                     Hkv, Dh, (int)attn->kind, bs, tm->attn_scratch);
         um_rope_bwd(tm->dq, N, H, Dh, pos, tm->rope_cos, tm->rope_sin);
         um_rope_bwd(tm->dk, N, Hkv, Dh, pos, tm->rope_cos, tm->rope_sin);
         if (ly->bq >= 0) {
@@ -656,7 +671,7 @@ enum um_status um_tmodel_step(um_tmodel *tm, const int32_t *tokens, const int32_
     const double total = R > 0 ? head_and_loss(tm, N, R, norm, backward, NULL) : 0.0;
     const double l = total / norm;
     if (!isfinite(l)) return nonfinite_loss(tm, l);
-    if (backward && R > 0) backward_layers(tm, tokens, pos, B, T);
+    if (backward && R > 0) backward_layers(tm, tokens, pos, B, T, attn);
     if (loss) *loss = l;
     return UM_OK;
 }

@@ -14,8 +14,11 @@
  * the caller's choice of target row (row i-1 predicts token i).
  *
  * Memory: every buffer is sized at init for B_max x T_max tokens; um_tmodel_step allocates
- * nothing. Attention keeps the T x T probabilities per head for the backward (T <= 1024 here;
- * flash attention replaces it later). Threads: OpenMP inside; call from one thread.
+ * nothing. Attention is flash attention (kernels/flash_attn.h): only the row log-sum-exp is kept
+ * for the backward, so memory is linear in T (max_seq is still capped at 1024 in tmodel.c
+ * until a test expectation changes). Threads: OpenMP inside; call from one thread; the
+ * thread count (um_set_threads) must not grow after init (attention scratch is sized for it;
+ * a step with more threads fails with UM_ERR_ARG).
  */
 #ifndef UM_TMODEL_H
 #define UM_TMODEL_H

@@ -1,0 +1,240 @@
+/*
+ * bench_attention.c: flash attention (kernels/flash_attn.h) against the straightforward
+ * implementations, forward and backward, at one LLaDA-8B-like head shape with fewer heads
+ * (H = Hkv = 8, Dh = 128; LLaDA-8B has 32) and a full (bidirectional) mask, one sequence.
+ *
+ * Forward, per T in 512 .. 8192:
+ *   flash     um_flash_fwd (dispatched ISA; UM_FLASH_ISA overrides)
+ *   ref       um_flash_fwd_ref: scalar, one full score row per query (the naive algorithm)
+ *   attention um_attention (ops.h): the inference kernel, a QB x T score block per thread
+ * Backward: flash um_flash_bwd against um_attn_bwd (ops_bwd.h), which keeps P and dS as
+ * B*H*T*T floats each (so it runs only while those fit in --old-bwd-max-t).
+ * Every output is checked against the reference (forward: the naive ref at each T; backward:
+ * um_attn_bwd) before the timings are printed. FLOPs: forward 4 T^2 H Dh (QK^T and PV);
+ * backward 10 T^2 H Dh (the FlashAttention-2 convention, 2.5x forward, recomputation not
+ * counted). Times are medians of --runs runs; from T = 4096 of 3 runs without a warm-up run
+ * (um_attention at 8192: 1 run). The naive ref: 3 runs at 2048, 1 from 4096, and from 2048 on
+ * only the first T/8 query rows, timed and scaled by 8 ("ref-naive-x8").
+ *
+ * Output: a header with the command line, one machine-readable line per measurement
+ *   attn dir=fwd|bwd impl=.. T=.. runs=.. median_ms=.. gflops=.. max_rel_err=..
+ * and a table. Usage: bench_attention [--threads N] [--max-t T] [--runs N]
+ *                                     [--old-bwd-max-t T]
+ */
+#include "base/base.h"
+#include "kernels/flash_attn.h"
+#include "kernels/ops.h"
+#include "kernels/ops_bwd.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define H 8
+#define HKV 8
+#define DH 128
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static float *alloc_f(size_t n) {
+    float *p = malloc(n * sizeof *p);
+    if (!p) {
+        fprintf(stderr, "bench_attention: out of memory (%zu floats)\n", n);
+        exit(1);
+    }
+    return p;
+}
+
+static float *rnd(um_rng *r, size_t n, float a) {
+    float *p = alloc_f(n);
+    for (size_t i = 0; i < n; i++) p[i] = (float)(2 * um_rng_uniform(r) - 1) * a;
+    return p;
+}
+
+static double rel_err(const float *a, const float *ref, size_t n) {
+    double m = 0, s = 0;
+    for (size_t i = 0; i < n; i++) {
+        m = fmax(m, fabs((double)a[i] - ref[i]));
+        s = fmax(s, fabs((double)ref[i]));
+    }
+    return m / fmax(s, 1e-30);
+}
+
+struct row {
+    const char *dir, *impl;
+    int64_t t;
+    int runs;
+    double ms, gflops, err;
+};
+static struct row rows[64];
+static int n_rows;
+
+static void report(const char *dir, const char *impl, int64_t t, int runs, double ms,
+                   double flops, double err) {
+    struct row r = {dir, impl, t, runs, ms, flops / (ms * 1e6), err};
+    rows[n_rows++] = r;
+    printf("attn dir=%s impl=%s T=%lld runs=%d median_ms=%.2f gflops=%.2f max_rel_err=%.2g\n",
+           dir, impl, (long long)t, runs, ms, r.gflops, err);
+    fflush(stdout);
+}
+
+static double find_ms(const char *dir, const char *impl, int64_t t) {
+    for (int i = 0; i < n_rows; i++)
+        if (!strcmp(rows[i].dir, dir) && !strcmp(rows[i].impl, impl) && rows[i].t == t)
+            return rows[i].ms;
+    return NAN;
+}
+
+int main(int argc, char **argv) {
+    int threads = 2, runs = 5;
+    int64_t max_t = 8192, old_bwd_max_t = 4096;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--max-t") && i + 1 < argc) max_t = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--old-bwd-max-t") && i + 1 < argc)
+            old_bwd_max_t = atoll(argv[++i]);
+        else {
+            fprintf(stderr, "usage: %s [--threads N] [--max-t T] [--runs N] "
+                    "[--old-bwd-max-t T]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (runs < 1 || runs > 15) runs = 5;
+    um_set_threads(threads);
+    printf("# command:");
+    for (int i = 0; i < argc; i++) printf(" %s", argv[i]);
+    printf("\n# bench_attention: H=%d Hkv=%d Dh=%d mask=full B=1 threads=%d flash_isa=%s "
+           "runs=%d\n", H, HKV, DH, threads, um_flash_isa_name(um_flash_isa()), runs);
+    char flash_name[32];
+    snprintf(flash_name, sizeof flash_name, "flash-%s", um_flash_isa_name(um_flash_isa()));
+
+    um_rng rng;
+    um_rng_seed(&rng, 7, 0);
+    static const int64_t ts[] = {512, 1024, 2048, 4096, 8192};
+    double times[15];
+    for (size_t ti = 0; ti < sizeof ts / sizeof ts[0]; ti++) {
+        const int64_t t = ts[ti];
+        if (t > max_t) break;
+        const size_t nq = (size_t)t * H * DH, nk = (size_t)t * HKV * DH, nl = (size_t)H * t;
+        float *q = rnd(&rng, nq, 2.0f), *k = rnd(&rng, nk, 2.0f), *v = rnd(&rng, nk, 1.0f);
+        float *dout = rnd(&rng, nq, 1.0f);
+        float *out = alloc_f(nq), *out_ref = alloc_f(nq), *out_att = alloc_f(nq);
+        float *lse = alloc_f(nl), *lse_ref = alloc_f(nl);
+        float *scr = alloc_f(um_flash_bwd_scratch_floats(t, H, HKV, DH));
+        float *ascr = alloc_f((size_t)um_attention_scratch(t, HKV, DH));
+        const double fwd_flops = 4.0 * t * t * H * DH, bwd_flops = 10.0 * t * t * H * DH;
+
+        /* naive reference first: its output is what the others are checked against. From
+         * T = 2048 it runs on the first T/8 query rows only (every row costs the same under
+         * the full mask) and its time is scaled by 8; the checks then cover those rows. */
+        const int ref_runs = t >= 4096 ? 1 : t >= 2048 ? 3 : runs;
+        const int64_t tq_ref = t >= 2048 ? t / 8 : t;
+        const double ref_scale = (double)t / (double)tq_ref;
+        for (int r = 0; r < ref_runs; r++) {
+            const double t0 = now_ms();
+            um_flash_fwd_ref(out_ref, lse_ref, q, k, v, 1, tq_ref, 0, t, H, HKV, DH, UM_MASK_FULL,
+                             1, scr);
+            times[r] = (now_ms() - t0) * ref_scale;
+        }
+        const double ms_ref = median(times, ref_runs);
+        const size_t nq_chk = (size_t)tq_ref * H * DH;
+
+        const int big = t >= 4096, nr = big && runs > 3 ? 3 : runs;
+        if (!big)
+            um_flash_fwd(out, lse, q, k, v, 1, t, 0, t, H, HKV, DH, UM_MASK_FULL, 1, scr);
+        for (int r = 0; r < nr; r++) {
+            const double t0 = now_ms();
+            um_flash_fwd(out, lse, q, k, v, 1, t, 0, t, H, HKV, DH, UM_MASK_FULL, 1, scr);
+            times[r] = now_ms() - t0;
+        }
+        const double ms_flash = median(times, nr);
+        double lse_err = 0; /* lse is [H][T]; the ref wrote [H][tq_ref] */
+        for (int hh = 0; hh < H; hh++)
+            for (int64_t i = 0; i < tq_ref; i++)
+                lse_err = fmax(lse_err, fabs(lse[hh * t + i] - lse_ref[hh * tq_ref + i]));
+        const double err_flash = fmax(rel_err(out, out_ref, nq_chk), lse_err);
+
+        const int na = t >= 8192 ? 1 : nr;
+        if (!big) um_attention(out_att, q, k, v, t, H, HKV, DH, false, ascr);
+        for (int r = 0; r < na; r++) {
+            const double t0 = now_ms();
+            um_attention(out_att, q, k, v, t, H, HKV, DH, false, ascr);
+            times[r] = now_ms() - t0;
+        }
+        const double ms_att = median(times, na);
+        report("fwd", tq_ref == t ? "ref-naive" : "ref-naive-x8", t, ref_runs, ms_ref, fwd_flops,
+               0.0);
+        report("fwd", flash_name, t, nr, ms_flash, fwd_flops, err_flash);
+        report("fwd", "um_attention", t, na, ms_att, fwd_flops,
+               rel_err(out_att, out_ref, nq_chk));
+
+        /* backward: flash against um_attn_bwd (which needs P and dS, T x T per head) */
+        float *dq = alloc_f(nq), *dk = alloc_f(nk), *dv = alloc_f(nk);
+        if (!big)
+            um_flash_bwd(dq, dk, dv, dout, out, lse, q, k, v, 1, t, H, HKV, DH, UM_MASK_FULL, 1,
+                         scr);
+        for (int r = 0; r < nr; r++) {
+            const double t0 = now_ms();
+            um_flash_bwd(dq, dk, dv, dout, out, lse, q, k, v, 1, t, H, HKV, DH, UM_MASK_FULL, 1,
+                         scr);
+            times[r] = now_ms() - t0;
+        }
+        const double ms_fb = median(times, nr);
+        double err_fb = NAN;
+        double ms_ob = NAN;
+        if (t <= old_bwd_max_t) {
+            const size_t pp = (size_t)H * t * t;
+            float *p = alloc_f(pp), *ds = alloc_f(pp), *o2 = alloc_f(nq);
+            float *dq2 = alloc_f(nq), *dk2 = alloc_f(nk), *dv2 = alloc_f(nk);
+            um_attn_fwd(o2, p, q, k, v, 1, t, H, HKV, DH, UM_MASK_FULL, 1);
+            um_attn_bwd(dq2, dk2, dv2, ds, dout, o2, p, q, k, v, 1, t, H, HKV, DH);
+            const int ob_runs = nr;
+            for (int r = 0; r < ob_runs; r++) {
+                const double t0 = now_ms();
+                um_attn_bwd(dq2, dk2, dv2, ds, dout, o2, p, q, k, v, 1, t, H, HKV, DH);
+                times[r] = now_ms() - t0;
+            }
+            ms_ob = median(times, ob_runs);
+            err_fb = fmax(rel_err(dq, dq2, nq), fmax(rel_err(dk, dk2, nk), rel_err(dv, dv2, nk)));
+            report("bwd", "um_attn_bwd", t, ob_runs, ms_ob, bwd_flops, 0.0);
+            free(p), free(ds), free(o2), free(dq2), free(dk2), free(dv2);
+        }
+        report("bwd", flash_name, t, nr, ms_fb, bwd_flops, err_fb);
+        free(q), free(k), free(v), free(dout), free(out), free(out_ref), free(out_att);
+        free(lse), free(lse_ref), free(scr), free(ascr), free(dq), free(dk), free(dv);
+    }
+
+    printf("\n| T | naive ref ms | um_attention ms | %s ms | GFLOP/s flash | x naive | "
+           "x um_attention | bwd um_attn_bwd ms | bwd flash ms | bwd GFLOP/s | bwd x |\n",
+           flash_name);
+    printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for (size_t ti = 0; ti < sizeof ts / sizeof ts[0] && ts[ti] <= max_t; ti++) {
+        const int64_t t = ts[ti];
+        const double mr = t >= 2048 ? find_ms("fwd", "ref-naive-x8", t)
+                                    : find_ms("fwd", "ref-naive", t);
+        const double mf = find_ms("fwd", flash_name, t);
+        const double ma = find_ms("fwd", "um_attention", t);
+        const double bo = find_ms("bwd", "um_attn_bwd", t), bf = find_ms("bwd", flash_name, t);
+        printf("| %lld | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.1f | %.1f | %.1f | %.2f |\n",
+               (long long)t, mr, ma, mf, 4.0 * t * t * H * DH / (mf * 1e6), mr / mf, ma / mf, bo,
+               bf, 10.0 * t * t * H * DH / (bf * 1e6), bo / bf);
+    }
+    return 0;
+}
