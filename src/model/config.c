@@ -8,12 +8,27 @@
  *                             rope_theta, rms_norm_eps, weight_tying, include_bias,
  *                             mask_token_id, eos_token_id (default 126081).
  * A mask id absent from config.json is taken from the tokenizer or the family default
- * (model.c: <|mdm_mask|> / 126336 for LLaDA, <|mask|> / 151666 for Dream).
+ * (model.c: <|mdm_mask|> / 126336 for LLaDA, <|mask|> / 151666 for Dream, <|MASK|> / 151669
+ * for SDAR, |<MASK>| / 151665 for Fast-dLLM v2).
  *   DreamModel / Dream        Qwen2 fields, q/k/v bias, logits shifted by one.
  *   LlamaForCausalLM / llama  causal; attention_bias and mlp_bias must be false.
  *   Qwen2ForCausalLM / qwen2  causal, q/k/v bias.
+ *   SDARForCausalLM / sdar    Qwen3 layout (JetAstra/SDAR, e.g. JetLM/SDAR-1.7B-Chat config.json):
+ *                             per-head q_norm/k_norm, explicit head_dim, "attention_bias"
+ *                             (must be false: it would also put a bias on o_proj), block-causal
+ *                             attention over "block_size" positions (the released configs carry
+ *                             it; default 4, SDAR's default, when absent), "mask_token_id"
+ *                             (151669 in the release).
+ *   Fast_dLLM_QwenForCausalLM / Fast_dLLM_Qwen
+ *                             Fast-dLLM v2 (Efficient-Large-Model/Fast_dLLM_v2_7B): Qwen2.5
+ *                             layout with q/k/v bias, block-causal attention over "bd_size"
+ *                             positions (default 32, the modeling code's default), logits shifted
+ *                             by one like Dream; mask 151665 and stop token 151645 (<|im_end|>)
+ *                             are the modeling code's generate() defaults, not config fields.
  * Qwen2-style fields: hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
- * num_key_value_heads (default = heads), head_dim (default hidden/heads),
+ * num_key_value_heads (default = heads), head_dim (default hidden/heads; q_proj is then
+ * [heads*head_dim][hidden], which need not equal hidden), layer_types (every entry must be
+ * "full_attention"),
  * max_position_embeddings, rms_norm_eps, rope_theta, tie_word_embeddings, vocab_size, and the
  * *_token_id fields (an id or a list of ids, the first is used).
  * Every error names config.json's path and the field.
@@ -161,6 +176,23 @@ static void parse_qwen_like(struct cfg_reader *r, struct um_model_info *in) {
     if (act && strcmp(act, "silu") != 0)
         cfg_fail(r, UM_ERR_UNSUPPORTED, "%s: field '%s' is '%s' (only silu is supported)",
                  "hidden_act", act);
+    /* transformers >= 4.53 configs list the attention kind per layer */
+    const cJSON *lt = cfg_field(r, "layer_types"), *e;
+    if (lt && cJSON_IsArray(lt)) {
+        cJSON_ArrayForEach(e, lt) {
+            if (!cJSON_IsString(e) || strcmp(e->valuestring, "full_attention") != 0) {
+                cfg_fail(r, UM_ERR_UNSUPPORTED, "%s: field '%s' %s", "layer_types",
+                         "has an entry other than \"full_attention\" (sliding-window "
+                         "attention is not supported)");
+                break;
+            }
+        }
+    }
+}
+
+/* Block size of a block-diffusion family: field `name`, else the family default. */
+static int32_t cfg_block_size(struct cfg_reader *r, const char *name, int32_t dflt) {
+    return (int32_t)cfg_int(r, name, false, dflt, 1, 1 << 20);
 }
 
 enum um_status um_config_load(const char *dir, struct um_model_info *info) {
@@ -213,14 +245,31 @@ enum um_status um_config_load(const char *dir, struct um_model_info *info) {
         parse_qwen_like(&r, &in);
         in.causal = true;
         in.qkv_bias = true;
+    } else if (!strcmp(name, "SDARForCausalLM") || !strcmp(name, "sdar")) {
+        in.family = UM_FAMILY_SDAR;
+        parse_qwen_like(&r, &in);
+        in.qk_norm = true;
+        in.block_size = cfg_block_size(&r, "block_size", 4);
+        if (cfg_bool(&r, "attention_bias", false))
+            cfg_fail(&r, UM_ERR_UNSUPPORTED, "%s: field '%s' %s", "attention_bias",
+                     "is true; SDAR with q/k/v/o biases is not supported");
+    } else if (!strcmp(name, "Fast_dLLM_QwenForCausalLM") || !strcmp(name, "Fast_dLLM_Qwen")) {
+        in.family = UM_FAMILY_FASTDLLM2;
+        parse_qwen_like(&r, &in);
+        in.qkv_bias = true; /* the modeling code always builds q/k/v with bias=True */
+        in.shift_logits = true;
+        in.block_size = cfg_block_size(&r, "bd_size", 32);
     } else {
         st = um_set_error(UM_ERR_UNSUPPORTED, "%s: field 'architectures' is '%s' (supported: "
-                          "LLaDAModelLM, DreamModel, LlamaForCausalLM, Qwen2ForCausalLM)",
-                          path, name);
+                          "LLaDAModelLM, DreamModel, LlamaForCausalLM, Qwen2ForCausalLM, "
+                          "SDARForCausalLM, Fast_dLLM_QwenForCausalLM)", path, name);
     }
     /* Not a Hugging Face field: real checkpoints get EoT from the tokenizer (<|eot_id|>,
      * <|im_end|>); folders without a tokenizer (test models) may name it here. */
     if (st == UM_OK) in.eot_id = (int32_t)cfg_int(&r, "eot_token_id", false, -1, -1, I32MAX);
+    /* Fast-dLLM v2's generate() stops at 151645 (<|im_end|>) by default; the tokenizer, when
+     * present, overrides this (model.c). Ids outside the vocabulary are dropped below. */
+    if (st == UM_OK && in.family == UM_FAMILY_FASTDLLM2 && in.eot_id < 0) in.eot_id = 151645;
     if (st == UM_OK) st = r.st;
     if (st == UM_OK && in.n_head % in.n_head_kv != 0)
         st = um_set_error(UM_ERR_FORMAT, "%s: field 'n_kv_heads/num_key_value_heads' (%d) does "

@@ -10,6 +10,7 @@
  *   others: model.embed_tokens.weight, model.norm.weight, lm_head.weight (absent when tied),
  *           model.layers.{i}.{input_layernorm, post_attention_layernorm}.weight,
  *           model.layers.{i}.self_attn.{q,k,v,o}_proj.weight (+ q/k/v bias),
+ *           model.layers.{i}.self_attn.{q,k}_norm.weight [head_dim] (QK-norm models: SDAR),
  *           model.layers.{i}.mlp.{gate,up,down}_proj.weight
  */
 #include "model/model-impl.h"
@@ -25,6 +26,8 @@ const char *um_family_str(enum um_family f) {
     case UM_FAMILY_DREAM: return "dream";
     case UM_FAMILY_LLAMA: return "llama";
     case UM_FAMILY_QWEN2: return "qwen2";
+    case UM_FAMILY_SDAR: return "sdar";
+    case UM_FAMILY_FASTDLLM2: return "fastdllm2";
     }
     return "unknown";
 }
@@ -128,7 +131,9 @@ static enum um_status load_weights(struct loader *ld) {
     enum um_status st;
 
     m->layers = calloc((size_t)in->n_layer, sizeof *m->layers);
-    ld->pool_cap = D + (int64_t)in->n_layer * (2 * D + (in->qkv_bias ? QD + 2 * KD : 0));
+    const int64_t Dh = in->head_dim;
+    ld->pool_cap = D + (int64_t)in->n_layer * (2 * D + (in->qkv_bias ? QD + 2 * KD : 0) +
+                                               (in->qk_norm ? 2 * Dh : 0));
     m->f32_pool = malloc((size_t)ld->pool_cap * sizeof(float));
     if (!m->layers || !m->f32_pool) return um_set_error(UM_ERR_NOMEM, "out of memory");
 
@@ -188,6 +193,14 @@ static enum um_status load_weights(struct loader *ld) {
                 if (st != UM_OK) return st;
             }
         }
+        if (in->qk_norm) { /* Qwen3 names; one [Dh] weight shared by all heads */
+            snprintf(name, sizeof name, "model.layers.%d.self_attn.q_norm.weight", i);
+            st = get_vec(ld, name, Dh, &l->q_norm);
+            if (st != UM_OK) return st;
+            snprintf(name, sizeof name, "model.layers.%d.self_attn.k_norm.weight", i);
+            st = get_vec(ld, name, Dh, &l->k_norm);
+            if (st != UM_OK) return st;
+        }
     }
     m->info.dtype = m->embed.dtype;
     m->info.n_params = ld->n_params;
@@ -195,15 +208,25 @@ static enum um_status load_weights(struct loader *ld) {
 }
 
 /* Special ids the config does not carry: looked up in the tokenizer by their strings, else
- * the family's published value (LLaDA-8B: mask 126336; Dream-v0: mask 151666) when it lies
- * inside the vocabulary. */
+ * the family's published value when it lies inside the vocabulary: LLaDA-8B mask 126336
+ * (<|mdm_mask|>), Dream-v0 151666 (<|mask|>), SDAR 151669 (<|MASK|>, JetAstra/SDAR
+ * generate.py), Fast-dLLM v2 151665 (|<MASK>|, the generate() default in its modeling.py). */
 static void special_ids_from_tokenizer(um_model *m) {
     struct um_model_info *in = &m->info;
-    const bool llada = in->family == UM_FAMILY_LLADA, dream = in->family == UM_FAMILY_DREAM;
-    if (in->mask_id < 0 && (llada || dream)) {
-        int32_t id = m->tok ? um_tokenizer_token_id(m->tok, llada ? "<|mdm_mask|>" : "<|mask|>")
-                            : -1;
-        if (id < 0) id = llada ? 126336 : 151666;
+    static const struct {
+        enum um_family family;
+        const char *token;
+        int32_t id;
+    } masks[] = {
+        {UM_FAMILY_LLADA, "<|mdm_mask|>", 126336},
+        {UM_FAMILY_DREAM, "<|mask|>", 151666},
+        {UM_FAMILY_SDAR, "<|MASK|>", 151669},
+        {UM_FAMILY_FASTDLLM2, "|<MASK>|", 151665},
+    };
+    for (size_t i = 0; in->mask_id < 0 && i < sizeof masks / sizeof masks[0]; i++) {
+        if (masks[i].family != in->family) continue;
+        int32_t id = m->tok ? um_tokenizer_token_id(m->tok, masks[i].token) : -1;
+        if (id < 0) id = masks[i].id;
         if (id < in->n_vocab) in->mask_id = id;
     }
     if (!m->tok) return;

@@ -11,7 +11,8 @@ Writes, for every tiny model variant (tiny_models.VARIANTS), DIR/<variant>/:
 and for the diffusion variants (llada_f32, llada_bf16, dream_f32, dream_bf16) also
   ref_gen.json  a list of {"name", "prompt", "params", "out", "min_gap", ...} cases produced by
       the published LLaDA / Dream sampling loops (ref_generate.py) at temperature 0.
-DIR/oracle_manifest.json summarises variants, shapes and cases.
+DIR/oracle_manifest.json summarises variants, shapes and cases. The gen_*.py scripts then add
+their own files (e.g. gen_blockdiff.py: ref_gen_bd.json for sdar_bf16 and fastdllm2_f32).
 
 Then, if NODEDIR exists, runs the tokenizer oracle (tests/oracle/tok_oracle.mjs, owned
 elsewhere) with --out DIR. Idempotent: DIR/.stamp holds a hash of the oracle scripts and
@@ -139,6 +140,12 @@ def alt_forward(cfg, tensors, tokens):
     def rms(v, g):
         return v / torch.sqrt((v * v).sum(-1, keepdim=True) / v.shape[-1] + eps) * g
 
+    bias = torch.zeros(T, T, dtype=torch.float64)  # additive attention bias [query, key]
+    for i in range(T):
+        for j in range(T):
+            if (a["causal"] and j > i) or (a.get("block") and j // a["block"] > i // a["block"]):
+                bias[i, j] = float("-inf")
+
     x = torch.stack([w[n["emb"]][t] for t in tokens])
     for ln in n["layers"]:
         hN = rms(x, w[ln["attn_norm"]])
@@ -150,12 +157,13 @@ def alt_forward(cfg, tensors, tokens):
         outs = []
         for hq in range(H):
             hk = hq // (H // Hkv)
-            qh = rope(q[:, hq * Dh:(hq + 1) * Dh])
-            kh = rope(k[:, hk * Dh:(hk + 1) * Dh])
+            qh = q[:, hq * Dh:(hq + 1) * Dh]
+            kh = k[:, hk * Dh:(hk + 1) * Dh]
+            if "qn" in ln:
+                qh, kh = rms(qh, w[ln["qn"]]), rms(kh, w[ln["kn"]])
+            qh, kh = rope(qh), rope(kh)
             vh = v[:, hk * Dh:(hk + 1) * Dh]
-            sc = torch.matmul(qh, kh.t()) * (Dh ** -0.5)
-            if a["causal"]:
-                sc = sc + torch.triu(torch.full((T, T), float("-inf"), dtype=sc.dtype), 1)
+            sc = torch.matmul(qh, kh.t()) * (Dh ** -0.5) + bias
             sc = torch.exp(sc - sc.max(dim=1, keepdim=True).values)
             outs.append(torch.matmul(sc / sc.sum(dim=1, keepdim=True), vh))
         x = x + torch.matmul(torch.cat(outs, dim=1), w[ln["o"]].t())
@@ -190,7 +198,7 @@ def write_ref_logits(folder, name, cfg, spec, model):
     seqs = []
     for j, T in enumerate(LOGIT_SEQ_LENS):
         ids = random_ids(gen, T, cfg["vocab_size"], excl)
-        if spec["family"] in ("llada", "dream") and T >= 7:
+        if spec["family"] in ("llada", "dream", "sdar", "fastdllm2") and T >= 7:
             # diffusion inputs contain mask tokens: put a few in
             for p in range(1, T, 3):
                 ids[p] = spec["mask"]

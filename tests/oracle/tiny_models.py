@@ -23,6 +23,19 @@ Layouts (checked against the public sources; see the report of the oracle helper
 - Dream (Dream-org/Dream-v0-Instruct-7B): Qwen2 names and math, q/k/v biases, attention
   is_causal=False with no mask; generation shifts logits by one (see ref_generate.py).
 - Llama (LlamaForCausalLM) and Qwen2 (Qwen2ForCausalLM): same names, causal.
+- SDAR (JetAstra/SDAR; JetLM/SDAR-*-Chat config.json and modeling_sdar.py, itself derived from
+  transformers' modeling_qwen3.py): Qwen3 names plus
+    model.layers.{i}.self_attn.q_norm.weight  [Dh]
+    model.layers.{i}.self_attn.k_norm.weight  [Dh]
+  applied per head after the projection and before RoPE (q = rope(q_norm(q_proj(h).view(.., Dh)))),
+  explicit head_dim (H*Dh need not equal D), attention_bias false, config "block_size" (4) and
+  "mask_token_id" (151669). Attention at inference is block-causal: query i sees key j iff
+  j // block_size <= i // block_size over absolute positions (generate.py builds
+  tril(ones(blocks, blocks)) repeated block_size times along both axes).
+- Fast-dLLM v2 (Efficient-Large-Model/Fast_dLLM_v2_7B modeling.py, Fast_dLLM_QwenForCausalLM):
+  Qwen2 names, q/k/v bias always on, config "bd_size" (32); at inference eval_block_diff_mask
+  is the same block-causal rule (block_q >= block_kv). Generation shifts logits by one (the
+  masked token at i is read from row i-1); the reference logits here are raw rows, unshifted.
 Shared math: RMSNorm x * rsqrt(mean(x^2) + eps) * w (in float32 or wider); RoPE with
 inv_freq = 1 / theta^(arange(0, Dh, 2) / Dh) in float32, angles pos * inv_freq in float32,
 rotate_half (halves, not interleaved pairs); SwiGLU down(silu(gate x) * up x).
@@ -68,6 +81,18 @@ VARIANTS = {
     "qwen2_bf16_sharded": dict(family="qwen2", dtype="bf16", D=40, H=4, Hkv=2, L=2, F=72,
                                V=360, theta=1000000.0, eps=1e-6, eos=350, bos=350, shards=2,
                                seed=41),
+    # SDAR (Qwen3 layout): QK-norm, GQA 4/2, explicit head_dim 16 != 48/4 (q_proj [64, 48]),
+    # tied embeddings, bf16, block_size 4. Like SDAR-1.7B: bos = eos (<|endoftext|>), mask from
+    # config. EOS is favoured a little so a stopping case exists (gen_blockdiff.py).
+    "sdar_bf16": dict(family="sdar", dtype="bf16", D=48, H=4, Hkv=2, L=2, F=88, V=400,
+                      head_dim=16, theta=1000000.0, eps=1e-6, eos=390, bos=390, mask=396,
+                      tied=True, block=4, favour=(("eos", 0.6),), seed=51),
+    # Fast-dLLM v2 (Qwen2.5 layout): q/k/v bias, GQA 6/2, untied, f32, bd_size 8. eos is the
+    # stop token (<|im_end|> in the real model); mask_token_id is written into this test
+    # config because the family default (151665) lies outside the tiny vocabulary.
+    "fastdllm2_f32": dict(family="fastdllm2", dtype="f32", D=48, H=6, Hkv=2, L=2, F=96,
+                          V=384, theta=1000000.0, eps=1e-6, eos=375, bos=373, mask=380,
+                          block=8, favour=(("eos", 0.06),), seed=61),
 }
 
 TORCH_DTYPE = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
@@ -205,6 +230,61 @@ def make_config(s):
             "use_sliding_window": False,
         })
         return c
+    if fam == "sdar":
+        # Field set of JetLM/SDAR-1.7B-Chat config.json (Qwen3 fields + block_size, mask id).
+        c = dict(common)
+        c.update({
+            "architectures": ["SDARForCausalLM"],
+            "auto_map": {
+                "AutoConfig": "configuration_sdar.SDARConfig",
+                "AutoModel": "modeling_sdar.SDARModel",
+                "AutoModelForCausalLM": "modeling_sdar.SDARForCausalLM",
+            },
+            "attention_bias": False,
+            "attn_implementation": "flex_attention",
+            "block_size": s["block"],
+            "bos_token_id": s["bos"],
+            "debug": False,
+            "eos_token_id": s["eos"],
+            "ep_size": 1,
+            "fuse_cross_entropy": True,
+            "head_dim": dh,
+            "mask_token_id": s["mask"],
+            "max_window_layers": s["L"],
+            "micro_forward": False,
+            "model_type": "sdar",
+            "skip_checkpoint": False,
+            "sliding_window": None,
+            "transformers_version": "4.52.4",
+            "use_cache": False,
+            "use_deepep": False,
+            "use_sliding_window": False,
+        })
+        return c
+    if fam == "fastdllm2":
+        # Qwen2.5-Instruct config.json patched the way Fast-dLLM v2 checkpoints are
+        # (architectures, model_type, auto_map, bd_size, layer_types).
+        c = dict(common)
+        c.update({
+            "architectures": ["Fast_dLLM_QwenForCausalLM"],
+            "auto_map": {
+                "AutoConfig": "configuration.Fast_dLLM_QwenConfig",
+                "AutoModel": "modeling.Fast_dLLM_QwenModel",
+                "AutoModelForCausalLM": "modeling.Fast_dLLM_QwenForCausalLM",
+            },
+            "bd_size": s["block"],
+            "bos_token_id": s["bos"],
+            "eos_token_id": s["eos"],
+            "layer_types": ["full_attention"] * s["L"],
+            # not in the release config (its modeling code defaults to 151665)
+            "mask_token_id": s["mask"],
+            "max_window_layers": s["L"],
+            "model_type": "Fast_dLLM_Qwen",
+            "sliding_window": None,
+            "transformers_version": "4.53.1",
+            "use_sliding_window": False,
+        })
+        return c
     raise ValueError(fam)
 
 
@@ -227,18 +307,27 @@ def arch_of(cfg):
                  shift=False)
         return a
     fams = {"DreamModel": "dream", "Dream": "dream", "LlamaForCausalLM": "llama",
-            "llama": "llama", "Qwen2ForCausalLM": "qwen2", "qwen2": "qwen2"}
+            "llama": "llama", "Qwen2ForCausalLM": "qwen2", "qwen2": "qwen2",
+            "SDARForCausalLM": "sdar", "sdar": "sdar",
+            "Fast_dLLM_QwenForCausalLM": "fastdllm2", "Fast_dLLM_Qwen": "fastdllm2"}
     fam = fams[name]
     D = cfg["hidden_size"]
     H = cfg["num_attention_heads"]
+    if fam == "sdar" and cfg.get("attention_bias"):
+        raise ValueError("SDAR with attention_bias (q/k/v/o biases) is not modelled")
+    # block-causal attention: SDAR "block_size" (default 4), Fast-dLLM v2 "bd_size" (32)
+    block = {"sdar": cfg.get("block_size", 4), "fastdllm2": cfg.get("bd_size", 32)}.get(fam, 0)
     return dict(family=fam, D=D, H=H, Hkv=cfg.get("num_key_value_heads") or H,
                 L=cfg["num_hidden_layers"], F=cfg["intermediate_size"], V=cfg["vocab_size"],
                 Dh=cfg.get("head_dim") or D // H, theta=float(cfg.get("rope_theta", 10000.0)),
                 eps=float(cfg.get("rms_norm_eps", 1e-6)),
                 tied=bool(cfg.get("tie_word_embeddings", False)),
                 causal=fam in ("llama", "qwen2"),
-                qkv_bias=fam in ("dream", "qwen2") or bool(cfg.get("attention_bias", False)),
-                mask=cfg.get("mask_token_id"), eos=cfg.get("eos_token_id"), shift=fam == "dream")
+                qkv_bias=fam in ("dream", "qwen2", "fastdllm2")
+                or bool(cfg.get("attention_bias", False)),
+                qk_norm=fam == "sdar", block=block,
+                mask=cfg.get("mask_token_id"), eos=cfg.get("eos_token_id"),
+                shift=fam in ("dream", "fastdllm2"))
 
 
 def tensor_names(a):
@@ -269,6 +358,8 @@ def tensor_names(a):
         if a["qkv_bias"]:
             d.update(qb=b + "self_attn.q_proj.bias", kb=b + "self_attn.k_proj.bias",
                      vb=b + "self_attn.v_proj.bias")
+        if a.get("qk_norm"):
+            d.update(qn=b + "self_attn.q_norm.weight", kn=b + "self_attn.k_norm.weight")
         layers.append(d)
     return dict(emb="model.embed_tokens.weight", final_norm="model.norm.weight",
                 head=None if a["tied"] else "lm_head.weight", layers=layers)
@@ -299,6 +390,12 @@ def make_weights(cfg, seed, dtype, favour=()):
     w = {}
     head_std = 4.5 / math.sqrt(D)
     emb = nrm((V, D), head_std if a["tied"] else 1.0)
+    if a["tied"] and a.get("mask") is not None:
+        # Tied head: the mask row is also a head row, and the hidden state at a [MASK] carries
+        # the mask embedding, so [MASK] would win at most mask positions (a trained model never
+        # predicts it). A short mask row keeps its direction at the input (the layer RMSNorms
+        # rescale it) but takes its logit down to ~0.
+        emb[a["mask"]] *= 0.1
     w[names["emb"]] = emb
     for ln in names["layers"]:
         w[ln["attn_norm"]] = norm_w(D)
@@ -311,6 +408,9 @@ def make_weights(cfg, seed, dtype, favour=()):
         w[ln["v"]] = nrm((Hkv * Dh, D), 1.0 / math.sqrt(D))
         if "vb" in ln:
             w[ln["vb"]] = nrm((Hkv * Dh,), 0.2)
+        if "qn" in ln:
+            w[ln["qn"]] = norm_w(Dh)
+            w[ln["kn"]] = norm_w(Dh)
         w[ln["o"]] = nrm((D, H * Dh), 0.8 / math.sqrt(H * Dh))
         w[ln["ffn_norm"]] = norm_w(D)
         w[ln["gate"]] = nrm((F, D), 1.2 / math.sqrt(D))
@@ -319,8 +419,8 @@ def make_weights(cfg, seed, dtype, favour=()):
     w[names["final_norm"]] = norm_w(D)
     if names["head"] is not None:
         w[names["head"]] = nrm((V, D), head_std)
-        if favour:
-            _favour_rows(cfg, w, names["head"], favour, g)
+    if favour:  # tied: the favoured rows are embedding rows too
+        _favour_rows(cfg, w, names["head"] or names["emb"], favour, g)
     return {k: v.to(TORCH_DTYPE[dtype]) for k, v in w.items()}
 
 
@@ -419,6 +519,9 @@ class RefModel:
             for b, m in (("qb", H), ("kb", Hkv), ("vb", Hkv)):
                 if b in ln:
                     exp[ln[b]] = (m * Dh,)
+            for b in ("qn", "kn"):
+                if b in ln:
+                    exp[ln[b]] = (Dh,)
         if set(exp) != set(w):
             raise ValueError("tensor set mismatch: missing %s, extra %s"
                              % (sorted(set(exp) - set(w)), sorted(set(w) - set(exp))))
@@ -437,9 +540,12 @@ class RefModel:
         cos = cos.to(self.cd)[:, None, :]
         sin = sin.to(self.cd)[:, None, :]
         rep = H // Hkv
-        mask = None
+        mask = None  # True where a query (row) must not see a key (column)
         if a["causal"]:
             mask = torch.ones(T, T, dtype=torch.bool).triu(1)
+        elif a.get("block"):
+            blk = torch.arange(T) // a["block"]
+            mask = blk[None, :] > blk[:, None]
         for ln in n["layers"]:
             h = rms(x, w[ln["attn_norm"]], eps)
             q = h @ w[ln["q"]].T
@@ -452,6 +558,9 @@ class RefModel:
             q = q.view(T, H, Dh)
             k = k.view(T, Hkv, Dh)
             v = v.view(T, Hkv, Dh)
+            if "qn" in ln:  # Qwen3 / SDAR: RMSNorm over each head's Dh, before RoPE
+                q = rms(q, w[ln["qn"]], eps)
+                k = rms(k, w[ln["kn"]], eps)
             q = q * cos + rotate_half(q) * sin
             k = k * cos + rotate_half(k) * sin
             # query head j uses kv head j // rep (repeat_interleave / repeat_kv)
@@ -495,7 +604,10 @@ def build_variant(name, folder):
     """Write variant `name` into folder; return (cfg, spec)."""
     s = copy.deepcopy(VARIANTS[name])
     cfg = make_config(s)
-    favour = [(s["eos"], 0.35), (s["eot"], 0.15)] if s["family"] == "llada" else ()
+    if s["family"] == "llada":
+        favour = [(s["eos"], 0.35), (s["eot"], 0.15)]
+    else:
+        favour = [(s[k], f) for k, f in s.get("favour", ())]
     w = make_weights(cfg, s["seed"], s["dtype"], favour=favour)
     write_model(folder, cfg, w, shards=s.get("shards", 1))
     return cfg, s
@@ -508,6 +620,10 @@ def describe(cfg, tensors):
     head = "%s D=%d H=%d Hkv=%d Dh=%d L=%d F=%d V=%d theta=%g eps=%g tied=%s causal=%s bias=%s" % (
         a["family"], a["D"], a["H"], a["Hkv"], a["Dh"], a["L"], a["F"], a["V"], a["theta"],
         a["eps"], a["tied"], a["causal"], a["qkv_bias"])
+    if a.get("qk_norm"):
+        head += " qk_norm"
+    if a.get("block"):
+        head += " block=%d" % a["block"]
     return head + " dtypes=" + ",".join(dts)
 
 
