@@ -105,7 +105,8 @@ struct um_eval_result {
     int correct;
     double accuracy;      /* correct / n */
     double seconds;
-    int64_t tokens;       /* generated tokens */
+    int64_t tokens;       /* generated tokens (um_gen_stats.tokens summed) */
+    int64_t forwards;     /* model forward passes, summed */
 };
 /* Score a model on n held-out examples 0..n-1 of seed ^ UM_TASK_SEED_EVAL: the prompt text is
  * encoded with the model's tokenizer (no chat template, no BOS), um_generate runs with `gp`
@@ -116,6 +117,24 @@ struct um_eval_result {
 enum um_status um_eval_task(const um_model *m, const char *task, int n,
                             const struct um_gen_params *gp, uint64_t seed,
                             um_work_fn progress, void *progress_user, struct um_eval_result *res);
+
+/* Held-out likelihood of a decoding configuration (src/train/score.c): n windows of
+ * prompt_len + gp->gen_length tokens, evenly spaced over DIR/val.bin (a text data folder made
+ * with the model's tokenizer); each window's continuation is decoded as gp->score_target (the
+ * LLaDA schedule with gp's blocks, steps, cache, threshold or factor), summing -log p of every
+ * true token at the step that commits it. */
+struct um_text_score {
+    int n;                /* windows */
+    int64_t tokens;       /* scored tokens = n * gen_length */
+    double nll;           /* summed negative log-likelihood (nats) */
+    double nll_per_token;
+    double perplexity;    /* exp(nll_per_token) */
+    int64_t forwards;
+    double seconds;
+};
+enum um_status um_eval_text(const um_model *m, const char *data_dir, int n, int prompt_len,
+                            const struct um_gen_params *gp, um_work_fn progress,
+                            void *progress_user, struct um_text_score *res);
 
 /* ---------------------------------------------------------------- trainer */
 

@@ -108,6 +108,9 @@ enum um_family {
     UM_FAMILY_DREAM,     /* DreamModel: Qwen2 names, q/k/v bias, bidirectional, logits shifted */
     UM_FAMILY_LLAMA,     /* LlamaForCausalLM: causal AR baseline */
     UM_FAMILY_QWEN2,     /* Qwen2ForCausalLM: causal AR baseline, q/k/v bias */
+    UM_FAMILY_SDAR,      /* SDARForCausalLM: Qwen3 names, QK-norm, block-causal block diffusion */
+    UM_FAMILY_FASTDLLM2, /* Fast_dLLM_QwenForCausalLM: Qwen2.5 names, q/k/v bias, block-causal,
+                            token shift (masked token i predicted at row i-1) */
 };
 const char *um_family_str(enum um_family f);
 
@@ -133,6 +136,10 @@ struct um_model_info {
     float rope_theta;
     float norm_eps;
     bool causal;             /* true for Llama/Qwen2 */
+    int32_t block_size;      /* block-diffusion families (SDAR, Fast-dLLM v2): attention is
+                                block-causal over blocks of this many positions (key j visible
+                                to query i iff j / block_size <= i / block_size); 0 otherwise */
+    bool qk_norm;            /* Qwen3 layout: per-head RMSNorm of q and k before RoPE */
     bool shift_logits;       /* Dream: token i is predicted at row i-1 */
     bool qkv_bias;
     bool tied_embeddings;
@@ -181,6 +188,27 @@ int um_ctx_max_tokens(const um_ctx *ctx);
 enum um_status um_forward(um_ctx *ctx, const int32_t *tokens, int n_tokens, const int32_t *rows,
                           int n_rows, float *logits);
 
+/* KV cache for diffusion decoding (Fast-dLLM prefix/dual caches, block-diffusion KV cache).
+ * After um_ctx_enable_cache every forward also keeps, per layer, the post-RoPE keys and values
+ * of the positions it computed (2 * L * max_tokens * Hkv * Dh floats, allocated here, once).
+ * Without it a context keeps one layer's K/V only and um_forward_window needs n_keys == q_end
+ * and q_start == 0. */
+enum um_status um_ctx_enable_cache(um_ctx *ctx);
+/* Forget every cached position (the next window must recompute what it reads). */
+void um_ctx_clear_cache(um_ctx *ctx);
+/* Model forward calls made with this context so far (um_forward and um_forward_window). */
+int64_t um_ctx_n_forwards(const um_ctx *ctx);
+
+/* Compute only the positions [q_start, q_end) of a canvas, reading tokens[q_start..q_end), and
+ * attend over keys at positions [0, n_keys) (q_end <= n_keys): the window's fresh K/V replace
+ * the cached ones at its positions; the others are read from the cache and must have been
+ * computed by an earlier call since the last clear (else UM_ERR_ARG). The model's mask applies
+ * with absolute positions (bidirectional, causal, or block-causal for block-diffusion models).
+ * Logits for the requested absolute rows[R] (each in [q_start, q_end)) go to logits[R][V].
+ * um_forward(ctx, t, n, ...) is um_forward_window(ctx, t, 0, n, n, ...). */
+enum um_status um_forward_window(um_ctx *ctx, const int32_t *tokens, int q_start, int q_end,
+                                 int n_keys, const int32_t *rows, int n_rows, float *logits);
+
 /* ---------------------------------------------------------------- generation */
 
 enum um_remasking { UM_REMASK_LOW_CONFIDENCE = 0, UM_REMASK_RANDOM };
@@ -198,6 +226,29 @@ enum um_alg {
 typedef bool (*um_progress_fn)(void *user, const int32_t *canvas, int n_canvas, int step,
                                int n_steps);
 
+/* Caches for diffusion decoding (see docs/DECODING.md). */
+enum um_cache {
+    UM_CACHE_NONE = 0, /* every step recomputes the whole canvas (the reference path) */
+    UM_CACHE_PREFIX,   /* Fast-dLLM prefix cache (LLaDA, Dream): at each block start one full
+                          forward; the following steps recompute the block and everything after
+                          it, reading the prefix K/V (approximate: refreshed per block) */
+    UM_CACHE_DUAL,     /* Fast-dLLM DualCache: the following steps recompute only the block,
+                          reading prefix and suffix K/V from the block-start forward */
+    UM_CACHE_BLOCK,    /* block-diffusion models (SDAR, Fast-dLLM v2): exact KV cache of the
+                          finished blocks; output equals UM_CACHE_NONE token for token */
+};
+const char *um_cache_str(enum um_cache c);
+
+/* Filled by um_generate when params->stats is set. */
+struct um_gen_stats {
+    int tokens;          /* generated tokens (up to and including an EOS that ended generation) */
+    int steps;           /* denoising steps run */
+    int64_t forwards;    /* model forward passes (two per step with cfg) */
+    double seconds;      /* wall time of um_generate */
+    double nll;          /* score_target: sum over the generation of -log p(target token) at
+                            the step that commits it (natural log) */
+};
+
 struct um_gen_params {
     int gen_length;      /* N tokens after the prompt */
     int steps;           /* total denoising steps */
@@ -214,15 +265,38 @@ struct um_gen_params {
     bool confidence_eos_eot_inf; /* LLaDA: EOS/EoT dropped from the confidence softmax, and
                                     positions predicting them are committed last */
     uint64_t seed;
+    /* Parallel decoding and caches (Fast-dLLM, arXiv 2505.22618; SDAR; Fast-dLLM v2) */
+    enum um_cache cache;  /* UM_CACHE_NONE by default; BLOCK for SDAR / Fast-dLLM v2 */
+    double threshold;     /* > 0: each step commits every masked position of the block whose
+                             confidence reaches it, and always the most confident one (LLaDA,
+                             Dream: replaces the fixed count; SDAR: dynamic rule, at least the
+                             scheduled count; Fast-dLLM v2: its threshold, default 0.9) */
+    double factor;        /* > 0: Fast-dLLM factor rule: commit the n most confident with
+                             c_n >= 1 - factor / (n + 1) (LLaDA, Dream) */
+    int sub_block;        /* Fast-dLLM v2 sub-block size (0: 8, the published default) */
+    bool early_stop;      /* LLaDA, Dream: stop after the block in which EOS (or EoT) appears
+                             with nothing masked before it; the rest becomes EOS */
+    struct um_gen_stats *stats; /* optional output */
+    /* Scoring (LLaDA schedule only): when set, gen_length target tokens are committed instead
+     * of the model's proposals, ranked by the probability the model gives them, and
+     * stats->nll sums -log p(target) at each commit: the likelihood of held-out text under a
+     * decoding configuration (cache, threshold, factor, blocks), with the same commit order
+     * rules as generation. */
+    const int32_t *score_target;
     um_progress_fn progress;
     void *progress_user;
 };
 /* Defaults follow the model family (LLaDA: low_confidence blocks; Dream: entropy schedule). */
 struct um_gen_params um_gen_default_params(const um_model *model);
 
+/* Canvas positions a context needs to generate with these parameters: n_prompt + gen_length,
+ * rounded up for block-diffusion models (whole blocks, plus Fast-dLLM v2's AR token). */
+int um_gen_context_tokens(const um_model *model, int n_prompt, const struct um_gen_params *params);
+
 /* Generate gen_length tokens after prompt[n_prompt]; out[gen_length] receives the whole canvas
- * after the prompt (mask ids only if cancelled). The context must hold n_prompt + gen_length
- * tokens (twice that count is not needed for CFG: passes run one after another). */
+ * after the prompt (mask ids only if cancelled; after an early stop at EOS the rest is EOS).
+ * The context must hold um_gen_context_tokens() positions (CFG passes run one after another).
+ * Caches other than NONE enable the context's KV cache (allocated once, kept for reuse). */
 enum um_status um_generate(um_ctx *ctx, const int32_t *prompt, int n_prompt,
                            const struct um_gen_params *params, int32_t *out);
 

@@ -53,7 +53,9 @@ static enum um_status fake_logits(void *user, const int32_t *tokens, int n_token
 }
 
 static struct um_decode_model mk_model(struct fake *f, int32_t eos, int32_t eot) {
-    struct um_decode_model m = {fake_logits, f, f->V, f->mask, eos, eot, f->shift};
+    struct um_decode_model m = {.logits = fake_logits, .user = f, .n_vocab = f->V,
+                                .mask_id = f->mask, .eos_id = eos, .eot_id = eot,
+                                .shift_logits = f->shift};
     return m;
 }
 

@@ -98,6 +98,14 @@ const char *const UM_CLI_GEN_HELP =
     "  --top-k K              Dream top-k filter (default 0 = off)\n"
     "  --cfg S                LLaDA classifier-free guidance scale (default 0 = off)\n"
     "  --no-early-eos         LLaDA: EOS logit -inf and EOS/EoT confidence -inf\n"
+    "  --cache C              none | prefix | dual (LLaDA; Fast-dLLM caches, refreshed per\n"
+    "                         block) | block (SDAR, Fast-dLLM v2: exact KV cache, default)\n"
+    "  --threshold T          parallel decoding: commit every masked token of the block with\n"
+    "                         confidence >= T (and the most confident one) per step\n"
+    "  --factor F             parallel decoding: Fast-dLLM factor rule (LLaDA)\n"
+    "  --sub-block N          Fast-dLLM v2 sub-block size (default 8)\n"
+    "  --early-stop           LLaDA: stop after the block that completes an EOS\n"
+    "  --stats                last stderr line: stats: tokens=N forwards=F seconds=S tok_per_s=X\n"
     "  --threads N            threads (default: all cores)\n"
     "  --precision P          fp32 (default, exact) | bf16 (faster, approximate)\n";
 
@@ -108,18 +116,26 @@ void um_cli_gen_opts_init(struct um_cli_gen_opts *o) {
     o->seed = 0;
     o->alg = o->remasking = o->precision = -1;
     o->no_early_eos = false;
+    o->cache = -1;
+    o->threshold = o->factor = -1;
+    o->sub_block = -1;
+    o->early_stop = o->stats = false;
 }
 
 int um_cli_gen_opt(struct um_cli_gen_opts *o, const char *cmd, int argc, char **argv, int *i) {
     const char *a = argv[*i];
-    if (!strcmp(a, "--no-early-eos")) {
-        o->no_early_eos = true;
+    bool *flag = !strcmp(a, "--no-early-eos") ? &o->no_early_eos
+                 : !strcmp(a, "--early-stop") ? &o->early_stop
+                 : !strcmp(a, "--stats")      ? &o->stats
+                                              : NULL;
+    if (flag) {
+        *flag = true;
         return 1;
     }
     static const char *const with_value[] = {
         "--gen-length", "--steps", "--block-length", "--top-k", "--threads", "--eps",
         "--alg-temp", "--temperature", "--top-p", "--cfg", "--remasking", "--alg",
-        "--precision", NULL};
+        "--precision", "--cache", "--threshold", "--factor", "--sub-block", NULL};
     bool known = false;
     for (int k = 0; with_value[k]; k++) known = known || !strcmp(a, with_value[k]);
     if (!known) return 0;
@@ -146,6 +162,19 @@ int um_cli_gen_opt(struct um_cli_gen_opts *o, const char *cmd, int argc, char **
         ok = um_cli_parse_double(v, 1e-9, 1, &o->top_p);
     else if (!strcmp(a, "--cfg"))
         ok = um_cli_parse_double(v, 0, 1e6, &o->cfg);
+    else if (!strcmp(a, "--threshold"))
+        ok = um_cli_parse_double(v, 0, 1, &o->threshold);
+    else if (!strcmp(a, "--factor"))
+        ok = um_cli_parse_double(v, 0, 1e6, &o->factor);
+    else if (!strcmp(a, "--sub-block"))
+        ok = um_cli_parse_long(v, 1, 1 << 20, &o->sub_block);
+    else if (!strcmp(a, "--cache")) {
+        o->cache = -1;
+        for (int c = UM_CACHE_NONE; c <= UM_CACHE_BLOCK; c++)
+            if (!strcmp(v, um_cache_str((enum um_cache)c))) o->cache = c;
+        if (o->cache < 0)
+            return um_cli_usage(cmd, "--cache '%s': expected none, prefix, dual or block", v);
+    }
     else if (!strcmp(a, "--remasking")) {
         o->remasking = !strcmp(v, "low_confidence") ? UM_REMASK_LOW_CONFIDENCE
                        : !strcmp(v, "random")       ? UM_REMASK_RANDOM
@@ -176,10 +205,24 @@ void um_cli_gen_model_params(const struct um_cli_gen_opts *o, struct um_model_pa
     if (o->precision >= 0) mp->precision = (enum um_precision)o->precision;
 }
 
-void um_cli_gen_apply(const struct um_cli_gen_opts *o, struct um_gen_params *gp) {
+void um_cli_gen_apply(const struct um_cli_gen_opts *o, const um_model *model,
+                      struct um_gen_params *gp) {
+    const enum um_family f = um_model_get_info(model)->family;
+    const bool block_model = f == UM_FAMILY_SDAR || f == UM_FAMILY_FASTDLLM2;
     if (o->gen_length > 0) gp->gen_length = (int)o->gen_length;
-    gp->steps = o->steps > 0 ? (int)o->steps : gp->gen_length;
-    gp->block_length = o->block_length > 0 ? (int)o->block_length : gp->gen_length;
+    if (o->steps > 0)
+        gp->steps = (int)o->steps;
+    else if (!block_model)
+        gp->steps = gp->gen_length;
+    if (o->block_length > 0)
+        gp->block_length = (int)o->block_length;
+    else if (!block_model)
+        gp->block_length = gp->gen_length;
+    if (o->cache >= 0) gp->cache = (enum um_cache)o->cache;
+    if (o->threshold >= 0) gp->threshold = o->threshold;
+    if (o->factor >= 0) gp->factor = o->factor;
+    if (o->sub_block > 0) gp->sub_block = (int)o->sub_block;
+    if (o->early_stop) gp->early_stop = true;
     if (o->alg >= 0) gp->alg = (enum um_alg)o->alg;
     if (o->remasking >= 0) gp->remasking = (enum um_remasking)o->remasking;
     if (o->eps >= 0) gp->eps = o->eps;
@@ -190,6 +233,12 @@ void um_cli_gen_apply(const struct um_cli_gen_opts *o, struct um_gen_params *gp)
     if (o->cfg >= 0) gp->cfg = o->cfg;
     if (o->no_early_eos) gp->logits_eos_inf = gp->confidence_eos_eot_inf = true;
     gp->seed = (uint64_t)o->seed;
+}
+
+void um_cli_print_stats(int64_t tokens, int64_t forwards, double seconds) {
+    fprintf(stderr, "stats: tokens=%lld forwards=%lld seconds=%.3f tok_per_s=%.1f\n",
+            (long long)tokens, (long long)forwards, seconds,
+            seconds > 0 ? (double)tokens / seconds : 0.0);
 }
 
 /* Subcommands in their own files. Each declares its entry point here; a command whose file

@@ -33,6 +33,10 @@ struct um_cli_gen_opts {
     int remasking;            /* enum um_remasking, -1 unset */
     bool no_early_eos;
     int precision;            /* enum um_precision, -1 unset */
+    int cache;                /* enum um_cache, -1 unset */
+    double threshold, factor; /* < 0 unset */
+    long sub_block;           /* < 0 unset */
+    bool early_stop, stats;
 };
 /* Help lines for the shared options (no --seed: each command names its sampler seed). */
 extern const char *const UM_CLI_GEN_HELP;
@@ -43,9 +47,13 @@ void um_cli_gen_opts_init(struct um_cli_gen_opts *o);
 int um_cli_gen_opt(struct um_cli_gen_opts *o, const char *cmd, int argc, char **argv, int *i);
 /* Model parameters from the options (threads, precision). */
 void um_cli_gen_model_params(const struct um_cli_gen_opts *o, struct um_model_params *mp);
-/* Apply the given options over gp: gen length, then steps and block length (which default to
- * the gen length), then the rest. */
-void um_cli_gen_apply(const struct um_cli_gen_opts *o, struct um_gen_params *gp);
+/* Apply the given options over gp (from um_gen_default_params(model)): gen length, then steps
+ * and block length (which default to the gen length for LLaDA and Dream, and stay the model's
+ * block defaults for block-diffusion models), then the rest. */
+void um_cli_gen_apply(const struct um_cli_gen_opts *o, const um_model *model,
+                      struct um_gen_params *gp);
+/* The --stats line: "stats: tokens=N forwards=F seconds=S tok_per_s=X" (stderr). */
+void um_cli_print_stats(int64_t tokens, int64_t forwards, double seconds);
 
 /* Subcommands defined in their own files (tools/cmd_*.c), listed in cli.c. */
 struct um_cli_command {

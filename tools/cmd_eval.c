@@ -2,6 +2,8 @@
  * cmd_eval.c: `unmask eval -m DIR --task NAME`: exact-match accuracy of a model on held-out
  * examples of a built-in task (um_eval_task). Progress on stderr; on stdout a few result lines
  * of which the LAST is always `accuracy X` with X in [0, 1] (scripts read that line).
+ * `unmask eval -m DIR --text DATA`: held-out likelihood of the decoding configuration
+ * (um_eval_text); the last line is `perplexity X`.
  */
 #include "cli.h"
 #include "unmask-train.h"
@@ -14,6 +16,7 @@
 
 static const char *EVAL_HELP =
     "usage: unmask eval -m DIR --task NAME [options]\n"
+    "       unmask eval -m DIR --text DATA_DIR [--prompt-len N] [options]\n"
     "\n"
     "Generate answers for held-out examples of a built-in task (add, sort, reverse) from\n"
     "their prompts (no chat template) and count exact matches. The last line on stdout is\n"
@@ -22,6 +25,11 @@ static const char *EVAL_HELP =
     "\n"
     "  -m, --model DIR        model folder (with the task's tokenizer.json)\n"
     "  --task NAME            add | sort | reverse\n"
+    "  --text DATA_DIR        instead of a task: score held-out text (DATA_DIR/val.bin, made\n"
+    "                         by 'unmask data text' with the model's tokenizer): each window's\n"
+    "                         continuation is committed in the order the decoding options\n"
+    "                         choose; prints nll/token, then 'perplexity X' last\n"
+    "  --prompt-len N         --text: prompt tokens per window (default 32)\n"
     "  --n N                  examples (default 200)\n"
     "  --seed S               task seed; examples come from S ^ UM_TASK_SEED_EVAL (default 0)\n"
     "  --gen-seed S           seed of the sampler (example i uses S + i; default 0)\n"
@@ -40,8 +48,8 @@ static bool on_progress(void *user, int64_t done, int64_t total) {
 
 int um_cmd_eval(int argc, char **argv);
 int um_cmd_eval(int argc, char **argv) {
-    const char *dir = NULL, *task = NULL;
-    long n = 200, seed = 0, gen_seed = 0;
+    const char *dir = NULL, *task = NULL, *text = NULL;
+    long n = 200, seed = 0, gen_seed = 0, prompt_len = 32;
     bool quiet = false;
     struct um_cli_gen_opts go;
     um_cli_gen_opts_init(&go);
@@ -68,6 +76,10 @@ int um_cmd_eval(int argc, char **argv) {
             dir = v;
         else if (!strcmp(a, "--task"))
             task = v;
+        else if (!strcmp(a, "--text"))
+            text = v;
+        else if (!strcmp(a, "--prompt-len"))
+            ok = um_cli_parse_long(v, 1, 1 << 20, &prompt_len);
         else if (!strcmp(a, "--n"))
             ok = um_cli_parse_long(v, 1, 10000000, &n);
         else if (!strcmp(a, "--seed"))
@@ -79,7 +91,8 @@ int um_cmd_eval(int argc, char **argv) {
         if (!ok) return um_cli_usage("eval", "bad value for option '%s'", a);
     }
     if (!dir) return um_cli_usage("eval", "%s", "-m DIR is required");
-    if (!task) return um_cli_usage("eval", "%s", "--task NAME is required");
+    if (!task == !text)
+        return um_cli_usage("eval", "%s", "exactly one of --task NAME or --text DATA_DIR");
     go.seed = gen_seed;
 
     struct um_model_params mp = um_model_default_params();
@@ -88,9 +101,29 @@ int um_cmd_eval(int argc, char **argv) {
     enum um_status st = um_model_load(dir, &mp, &m);
     if (st != UM_OK) return um_cli_fail(st);
     struct um_gen_params gp = um_gen_default_params(m);
-    um_cli_gen_apply(&go, &gp);
+    um_cli_gen_apply(&go, m, &gp);
 
     struct eval_progress pr = {!quiet && isatty(2)};
+    if (text) {
+        struct um_text_score ts;
+        st = um_eval_text(m, text, (int)n, (int)prompt_len, &gp, on_progress, &pr, &ts);
+        if (pr.on) fputc('\n', stderr);
+        um_model_free(m);
+        if (st != UM_OK) return um_cli_fail(st);
+        printf("windows       %d\n", ts.n);
+        printf("tokens        %lld\n", (long long)ts.tokens);
+        printf("seconds       %.3f\n", ts.seconds);
+        printf("tokens/s      %.1f\n", ts.seconds > 0 ? (double)ts.tokens / ts.seconds : 0.0);
+        printf("tokens/fwd    %.2f\n",
+               ts.forwards > 0 ? (double)ts.tokens / (double)ts.forwards : 0.0);
+        printf("nll/token     %.4f\n", ts.nll_per_token);
+        printf("perplexity %.3f\n", ts.perplexity);
+        if (go.stats) {
+            fflush(stdout);
+            um_cli_print_stats(ts.tokens, ts.forwards, ts.seconds);
+        }
+        return 0;
+    }
     struct um_eval_result res;
     st = um_eval_task(m, task, (int)n, &gp, (uint64_t)seed, on_progress, &pr, &res);
     if (pr.on) fputc('\n', stderr);
@@ -101,6 +134,11 @@ int um_cmd_eval(int argc, char **argv) {
     printf("correct       %d\n", res.correct);
     printf("seconds       %.3f\n", res.seconds);
     printf("tokens/s      %.1f\n", res.seconds > 0 ? (double)res.tokens / res.seconds : 0.0);
+    printf("tokens/fwd    %.2f\n", res.forwards > 0 ? (double)res.tokens / res.forwards : 0.0);
     printf("accuracy %.4f\n", res.accuracy);
+    if (go.stats) {
+        fflush(stdout);
+        um_cli_print_stats(res.tokens, res.forwards, res.seconds);
+    }
     return 0;
 }

@@ -282,20 +282,24 @@ static int cmd_generate(int argc, char **argv) {
     }
 
     struct um_gen_params gp = um_gen_default_params(m);
-    um_cli_gen_apply(&go, &gp);
+    um_cli_gen_apply(&go, m, &gp);
+    struct um_gen_stats stats = {0};
+    gp.stats = &stats;
     struct visual_state vs = {tok, (int)n_ids, in->mask_id, visual && tok != NULL,
                               isatty(STDERR_FILENO) != 0};
     gp.progress = on_step;
     gp.progress_user = &vs;
 
-    if (n_ids + (size_t)gp.gen_length > (size_t)in->max_positions) {
+    const int need = n_ids > (size_t)INT_MAX / 2 ? INT_MAX
+                                                  : um_gen_context_tokens(m, (int)n_ids, &gp);
+    if (need > in->max_positions) {
         fprintf(stderr, "unmask: error: %s/config.json: prompt (%zu tokens) + --gen-length %d "
-                "exceed the model's %d positions\n", dir, n_ids, gp.gen_length,
-                in->max_positions);
+                "need %d positions, more than the model's %d\n", dir, n_ids, gp.gen_length,
+                need, in->max_positions);
         rc = 1;
         goto done;
     }
-    st = um_ctx_init(m, (int)n_ids + gp.gen_length, &ctx);
+    st = um_ctx_init(m, need, &ctx);
     if (st != UM_OK) {
         rc = um_cli_fail(st);
         goto done;
@@ -311,18 +315,23 @@ static int cmd_generate(int argc, char **argv) {
         rc = um_cli_fail(st);
         goto done;
     }
+    const size_t n_out = (size_t)stats.tokens;
     if (want_ids || !tok) {
-        um_cli_print_ids(out, (size_t)gp.gen_length);
+        um_cli_print_ids(out, n_out);
     } else {
         /* text: up to the first EOS / EoT, as the reference chat scripts show it */
         size_t n = 0;
-        while (n < (size_t)gp.gen_length && out[n] != in->eos_id && out[n] != in->eot_id) n++;
+        while (n < n_out && out[n] != in->eos_id && out[n] != in->eot_id) n++;
         st = um_tokenizer_decode(tok, out, n, &text);
         if (st != UM_OK) {
             rc = um_cli_fail(st);
             goto done;
         }
         printf("%s\n", text);
+    }
+    if (go.stats) {
+        fflush(stdout);
+        um_cli_print_stats(stats.tokens, stats.forwards, stats.seconds);
     }
 done:
     free(text);

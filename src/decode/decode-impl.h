@@ -56,6 +56,16 @@ struct um_dec_state {
     float *vheap;       /* [V] top-k heap */
 
     um_rng rng_tokens, rng_remask, rng_reveal, rng_select;
+
+    /* caches: when win is set, um_dec_fetch_logits computes only [win_q0, win_q1) with keys
+     * [0, win_keys) through the window provider */
+    bool win;
+    int win_q0, win_q1, win_keys;
+    int64_t n_forwards; /* provider calls */
+    double *logp;       /* [T] score_target: log p(target) per candidate */
+    double nll;         /* score_target: accumulated -log p */
+    int n_out;          /* generated tokens (block-diffusion loops, early stop) */
+    int canvas_cap;     /* allocated canvas positions (>= n_canvas) */
 };
 
 /* ---- schedules (llada.c, dream.c) */
@@ -73,7 +83,23 @@ void um_dec_linspace_f32(float start, float end, int n, float *out);
 int um_dec_dream_count(int n_masked, float t, float s, bool last);
 
 enum um_status um_dec_llada_run(struct um_dec_state *st);
+/* SDAR block_diffusion_generate and Fast-dLLM v2 generate (blockdiff.c) */
+enum um_status um_dec_sdar_run(struct um_dec_state *st);
+enum um_status um_dec_fastdllm2_run(struct um_dec_state *st);
+
+/* params->early_stop: if an EOS/EoT ends the generation with no mask before it, fill the rest
+ * with EOS, set n_out and return true (llada.c). */
+bool um_dec_early_stop(struct um_dec_state *st);
+
+/* Fast-dLLM parallel commit rules over candidates already ordered by confidence (order[n],
+ * conf descending): how many of the first to commit. threshold > 0: the first, then every
+ * one with confidence >= threshold (get_transfer_index); factor > 0: get_transfer_index_dynamic
+ * (see llada.c). */
+int um_dec_parallel_count(const double *conf, const int32_t *order, int n, double threshold,
+                          double factor);
 enum um_status um_dec_dream_run(struct um_dec_state *st);
+/* Fast-dLLM's Dream block loop with caches / threshold (dream.c) */
+enum um_status um_dec_dream_fast_run(struct um_dec_state *st);
 
 /* ---- shared step pieces (decode.c) */
 

@@ -139,3 +139,87 @@ enum um_status um_dec_dream_run(struct um_dec_state *st) {
     }
     return UM_OK;
 }
+
+/* Fast-dLLM's block loop for Dream, `_sample` of NVlabs Fast-dLLM dream/model/
+ * generation_utils_block.py (Wu et al. 2025, arXiv 2505.22618), used when a cache or a
+ * threshold is asked for. The generation is cut into gen_length / block_length blocks:
+ *   1. a full forward (refreshing every cached K/V); the block's first position takes the
+ *      argmax of the row before it, unconditionally;
+ *   2. then, until the block has no mask: forward the canvas (cache none, an extension: the
+ *      published loop always caches), [block start, T) (prefix) or the block (dual) over keys
+ *      [0, T); with a threshold commit every masked position whose top-1 probability reaches
+ *      it, always the most confident (as LLaDA's rule); without one, the Dream schedule per
+ *      block: steps / n_blocks steps, timesteps linspace(1, eps, spb + 1), step i = 1, 2, ...
+ *      commits int(n_masked * (1 - t[i+1] / t[i])) (all on step spb - 1) ranked by negative
+ *      entropy (the published loop ranks by it whatever the alg).
+ * The published loop shifts the logits inside a window (its first row reads itself); that
+ * row belongs to the block's first position, which step 1 already filled, so the usual shift
+ * (position p reads row p - 1) gives the same rows. */
+enum um_status um_dec_dream_fast_run(struct um_dec_state *st) {
+    const struct um_decode_model *m = st->m;
+    const struct um_gen_params *p = st->p;
+    const int V = m->n_vocab, T = st->n_canvas;
+    const int n_blocks = p->gen_length / p->block_length;
+    const int spb = p->steps / n_blocks;
+    const bool thr = p->threshold > 0;
+    if (!thr) um_dec_linspace_f32(1.0f, (float)p->eps, spb + 1, st->timesteps);
+
+    for (int b = 0; b < n_blocks; b++) {
+        const int start = st->n_prompt + b * p->block_length, end = start + p->block_length;
+        /* 1. refresh and the block's first token */
+        st->pos[0] = start;
+        enum um_status s = um_dec_fetch_logits(st, st->pos, 1);
+        if (s != UM_OK) return s;
+        double c0;
+        const float *l0 = st->logits + (size_t)st->row_of[0] * (size_t)V;
+        st->canvas[start] = p->temperature > 0 ? um_dec_sample_row(st, l0, &c0)
+                                               : um_dec_argmax(l0, V);
+        s = um_dec_progress(st);
+        if (s != UM_OK) return s;
+        /* 2. the rest of the block */
+        for (int i = 1;; i++) {
+            int n = 0;
+            for (int j = start; j < end; j++)
+                if (st->canvas[j] == m->mask_id) st->pos[n++] = j;
+            if (n == 0) break;
+            if (!thr && i >= spb) break; /* the schedule ended (cannot happen: last takes all) */
+            if (p->cache != UM_CACHE_NONE) {
+                st->win = true;
+                st->win_q0 = start;
+                st->win_q1 = p->cache == UM_CACHE_DUAL ? end : T;
+                st->win_keys = T;
+            }
+            s = um_dec_fetch_logits(st, st->pos, n);
+            st->win = false;
+            if (s != UM_OK) return s;
+            for (int c = 0; c < n; c++) {
+                const float *l = st->logits + (size_t)st->row_of[c] * (size_t)V;
+                if (p->temperature > 0) {
+                    st->x0[c] = um_dec_sample_row(st, l, &st->conf[c]);
+                } else {
+                    st->x0[c] = um_dec_argmax(l, V);
+                    st->conf[c] = um_dec_softmax_prob(l, V, st->x0[c], -1, -1);
+                }
+                if (!thr) { /* negative entropy of the row */
+                    double mx = l[st->x0[c]], z = 0, e = 0;
+                    for (int v = 0; v < V; v++) z += exp((double)l[v] - mx);
+                    for (int v = 0; v < V; v++) {
+                        double q = exp((double)l[v] - mx) / z;
+                        e += q * log(q + 1e-10);
+                    }
+                    st->conf[c] = e;
+                }
+            }
+            um_dec_sort_by_conf(st->conf, n, st->order, st->order_tmp);
+            int k = thr ? um_dec_parallel_count(st->conf, st->order, n, p->threshold, 0)
+                        : um_dec_dream_count(n, st->timesteps[i], st->timesteps[i + 1],
+                                             i == spb - 1);
+            for (int j = 0; j < k; j++)
+                st->canvas[st->pos[st->order[j]]] = st->x0[st->order[j]];
+            s = um_dec_progress(st);
+            if (s != UM_OK) return s;
+        }
+        if (p->early_stop && um_dec_early_stop(st)) break;
+    }
+    return UM_OK;
+}

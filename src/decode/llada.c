@@ -50,14 +50,41 @@ void um_dec_llada_counts(int n_masked, int steps, int32_t *counts) {
         counts[i] = base + (i < rem ? 1 : 0);
 }
 
-/* One step of a block ending (exclusive) at canvas position `end`: propose and commit k. */
-static enum um_status llada_step(struct um_dec_state *st, int end, int k) {
+/* Fast-dLLM get_transfer_index (threshold) and get_transfer_index_dynamic (factor), NVlabs
+ * Fast-dLLM llada/generate.py (Wu et al. 2025, arXiv 2505.22618). Both see the masked positions
+ * of the current block with their confidences sorted in descending order, c_1 >= c_2 >= ...:
+ * - threshold: c_1 always, then every c_k >= threshold (the reference drops c_k < threshold);
+ * - factor: thresholds t_1 = -1, t_n = 1 - factor / (n + 1); scan n = 1, 2, ... and stop at the
+ *   first n with c_n < t_n; commit n - 1 of them, except that a stop at the last candidate (or
+ *   no stop at all) commits every candidate, and one candidate is always committed (the
+ *   reference's `if top_i == 0 or top_i == len(threshs) - 1: top_i += 1`). */
+int um_dec_parallel_count(const double *conf, const int32_t *order, int n, double threshold,
+                          double factor) {
+    if (n <= 0) return 0;
+    if (factor > 0) {
+        int top_i = 0;
+        for (top_i = 0; top_i < n; top_i++) {
+            double th = top_i == 0 ? -1.0 : 1.0 - factor / (double)(top_i + 2);
+            if (conf[order[top_i]] < th) break;
+        }
+        if (top_i == n) top_i = n - 1; /* the loop variable keeps its last value in Python */
+        if (top_i == 0 || top_i == n - 1) top_i++;
+        return top_i;
+    }
+    int k = 1;
+    while (k < n && conf[order[k]] >= threshold) k++;
+    return k;
+}
+
+/* One step of a block: candidates are the masked positions in [lo, end); commit k of them
+ * (k < 0: the parallel rule of the params). Logits come through the state's window, if set. */
+static enum um_status llada_step(struct um_dec_state *st, int lo, int end, int k) {
     const struct um_decode_model *m = st->m;
     const struct um_gen_params *p = st->p;
     const int V = m->n_vocab;
 
     int n = 0;
-    for (int j = 0; j < end; j++)
+    for (int j = lo; j < end; j++)
         if (st->canvas[j] == m->mask_id) st->pos[n++] = j;
     if (n == 0 || k == 0) return UM_OK;
 
@@ -72,9 +99,13 @@ static enum um_status llada_step(struct um_dec_state *st, int end, int k) {
         if (s != UM_OK) return s;
         for (int c = c0; c < c0 + nc; c++) {
             const float *l = st->logits + (size_t)st->row_of[c - c0] * (size_t)V;
-            int32_t x0 = p->temperature > 0
-                             ? um_dec_gumbel_argmax(l, V, p->temperature, &st->rng_tokens)
-                             : um_dec_argmax(l, V);
+            const int j = st->pos[c];
+            const bool scored = p->score_target && j >= st->n_prompt;
+            int32_t x0 = scored                ? p->score_target[j - st->n_prompt]
+                         : p->temperature > 0 ? um_dec_gumbel_argmax(l, V, p->temperature,
+                                                                     &st->rng_tokens)
+                                              : um_dec_argmax(l, V);
+            st->logp[c] = scored ? log(um_dec_softmax_prob(l, V, x0, -1, -1)) : 0.0;
             double conf = p->remasking == UM_REMASK_RANDOM
                               ? um_rng_uniform(&st->rng_remask)
                               : um_dec_softmax_prob(l, V, x0, ex_eos, ex_eot);
@@ -86,32 +117,78 @@ static enum um_status llada_step(struct um_dec_state *st, int end, int k) {
         }
     }
     um_dec_sort_by_conf(st->conf, n, st->order, st->order_tmp);
+    if (k < 0) k = um_dec_parallel_count(st->conf, st->order, n, p->threshold, p->factor);
     if (k > n) k = n;
     for (int j = 0; j < k; j++) {
         int c = st->order[j];
         st->canvas[st->pos[c]] = st->x0[c];
+        st->nll -= st->logp[c];
     }
     return UM_OK;
 }
 
+static int count_masks(const struct um_dec_state *st, int a, int b) {
+    int n = 0;
+    for (int j = a; j < b; j++)
+        n += st->canvas[j] == st->m->mask_id;
+    return n;
+}
+
+/* Early stop: true once an EOS / EoT sits in the generation with no mask before it; the rest
+ * of the canvas becomes EOS and st->n_out counts the tokens up to and including it. */
+bool um_dec_early_stop(struct um_dec_state *st) {
+    const struct um_decode_model *m = st->m;
+    for (int j = st->n_prompt; j < st->n_canvas; j++) {
+        int32_t t = st->canvas[j];
+        if (t == m->mask_id) return false;
+        if ((m->eos_id >= 0 && t == m->eos_id) || (m->eot_id >= 0 && t == m->eot_id)) {
+            int32_t fill = m->eos_id >= 0 ? m->eos_id : m->eot_id;
+            for (int i = j + 1; i < st->n_canvas; i++)
+                st->canvas[i] = fill;
+            st->n_out = j + 1 - st->n_prompt;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The LLaDA block schedule, and Fast-dLLM's generate / generate_with_prefix_cache /
+ * generate_with_dual_cache around it:
+ * - fixed counts (no threshold or factor): steps / n_blocks steps per block with LLaDA's
+ *   counts; parallel rules: steps until the block has no mask left;
+ * - cache none: every step forwards the canvas; candidates are the masks before the block end
+ *   (prompt masks included, as in generate.py);
+ * - prefix / dual: the block's first step forwards the whole canvas (refreshing every K/V) and
+ *   commits from it; later steps forward [block start, T) (prefix) or the block alone (dual)
+ *   over keys [0, T), reading the rest from the cache; candidates are the block's masks. */
 enum um_status um_dec_llada_run(struct um_dec_state *st) {
     const struct um_gen_params *p = st->p;
-    const int32_t mask = st->m->mask_id;
     const int n_blocks = p->gen_length / p->block_length;
     const int spb = p->steps / n_blocks; /* steps per block */
+    const bool parallel = p->threshold > 0 || p->factor > 0;
+    const bool cached = p->cache == UM_CACHE_PREFIX || p->cache == UM_CACHE_DUAL;
 
     for (int b = 0; b < n_blocks; b++) {
         int start = st->n_prompt + b * p->block_length, end = start + p->block_length;
-        int n_masked = 0;
-        for (int j = start; j < end; j++)
-            n_masked += st->canvas[j] == mask;
-        um_dec_llada_counts(n_masked, spb, st->counts);
-        for (int i = 0; i < spb; i++) {
-            enum um_status s = llada_step(st, end, st->counts[i]);
+        if (!parallel) um_dec_llada_counts(count_masks(st, start, end), spb, st->counts);
+        for (int i = 0;; i++) {
+            if (!parallel && i == spb) break;
+            if ((parallel || cached) && (i > 0 || cached) && count_masks(st, start, end) == 0)
+                break;
+            if (cached && i > 0) {
+                st->win = true;
+                st->win_q0 = start;
+                st->win_q1 = p->cache == UM_CACHE_DUAL ? end : st->n_canvas;
+                st->win_keys = st->n_canvas;
+            }
+            enum um_status s =
+                llada_step(st, cached && i > 0 ? start : 0, end, parallel ? -1 : st->counts[i]);
+            st->win = false;
             if (s != UM_OK) return s;
             s = um_dec_progress(st);
             if (s != UM_OK) return s;
         }
+        if (p->early_stop && um_dec_early_stop(st)) break;
     }
     return UM_OK;
 }

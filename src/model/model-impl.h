@@ -20,6 +20,7 @@ struct um_layer {
     um_wmat w_down;            /* [D][F] */
     float *attn_norm, *ffn_norm; /* [D] */
     float *bq, *bk, *bv;       /* [H*Dh], [Hkv*Dh] x2, or NULL */
+    float *q_norm, *k_norm;    /* [Dh] each (qk_norm models: Qwen3/SDAR), or NULL */
 };
 
 struct um_model {
@@ -38,16 +39,20 @@ struct um_model {
 struct um_ctx {
     const um_model *model;
     int max_tokens;            /* T_max */
-    float *x;                  /* [T_max][D] residual stream */
+    float *x;                  /* [T_max][D] residual stream (window rows) */
     float *h;                  /* [T_max][D] normed input */
     float *q;                  /* [T_max][H*Dh] */
-    float *k, *v;              /* [T_max][Hkv*Dh] */
+    float *k, *v;              /* no cache: [T_max][Hkv*Dh] for the layer being computed;
+                                  cache: [L][T_max][Hkv*Dh], post-RoPE K and V per position */
     float *ao;                 /* [T_max][H*Dh] attention output */
     float *g, *u;              /* [T_max][F] */
     float *tmp;                /* [T_max][D] projection output */
-    float *scores;             /* attention scratch */
+    float *scores;             /* flash attention scratch */
     float *rope_cos, *rope_sin; /* [T_max][Dh/2] */
     int32_t *pos;              /* [T_max] = 0..T_max-1 */
+    bool cache;                /* per-layer K/V kept across calls (um_ctx_enable_cache) */
+    uint8_t *kv_ok;            /* cache: [T_max] 1 where K/V hold a computed position */
+    int64_t n_forwards;        /* forward calls since init (statistics) */
 };
 
 /* config.c: parse DIR/config.json into info (family-specific field names). */

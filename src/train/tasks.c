@@ -161,7 +161,7 @@ enum um_status um_eval_task(const um_model *m, const char *task, int n,
     um_ctx *ctx = NULL;
     if (st == UM_OK && max_prompt + (size_t)gp->gen_length > (size_t)(1 << 24))
         st = um_set_error(UM_ERR_ARG, "um_eval_task: prompts too long");
-    if (st == UM_OK) st = um_ctx_init(m, (int)max_prompt + gp->gen_length, &ctx);
+    if (st == UM_OK) st = um_ctx_init(m, um_gen_context_tokens(m, (int)max_prompt, gp), &ctx);
 
     struct um_eval_result r = {.n = n};
     double t0 = um_time_sec();
@@ -169,10 +169,13 @@ enum um_status um_eval_task(const um_model *m, const char *task, int n,
         st = um_task_example(task, eval_seed, i, ptext, sizeof ptext, atext, sizeof atext);
         if (st != UM_OK) break;
         struct um_gen_params g = *gp;
+        struct um_gen_stats gs = {0};
         g.seed = gp->seed + (uint64_t)i;
+        g.stats = &gs;
         st = um_generate(ctx, prompts[i], (int)n_prompt[i], &g, out);
         if (st != UM_OK) break;
-        r.tokens += gp->gen_length;
+        r.tokens += gs.tokens;
+        r.forwards += gs.forwards;
         bool match = false;
         if ((st = um_task_match(tok, out, gp->gen_length, eos_model, atext, &match)) != UM_OK)
             break;
