@@ -6,14 +6,13 @@
  * Forward, per T in 512 .. 8192:
  *   flash     um_flash_fwd (dispatched ISA; UM_FLASH_ISA overrides)
  *   ref       um_flash_fwd_ref: scalar, one full score row per query (the naive algorithm)
- *   attention um_attention (ops.h): the inference kernel, a QB x T score block per thread
  * Backward: flash um_flash_bwd against um_attn_bwd (ops_bwd.h), which keeps P and dS as
  * B*H*T*T floats each (so it runs only while those fit in --old-bwd-max-t).
  * Every output is checked against the reference (forward: the naive ref at each T; backward:
  * um_attn_bwd) before the timings are printed. FLOPs: forward 4 T^2 H Dh (QK^T and PV);
  * backward 10 T^2 H Dh (the FlashAttention-2 convention, 2.5x forward, recomputation not
- * counted). Times are medians of --runs runs; from T = 4096 of 3 runs without a warm-up run
- * (um_attention at 8192: 1 run). The naive ref: 3 runs at 2048, 1 from 4096, and from 2048 on
+ * counted). Times are medians of --runs runs; from T = 4096 of 3 runs without a warm-up run.
+ * The naive ref: 3 runs at 2048, 1 from 4096, and from 2048 on
  * only the first T/8 query rows, timed and scaled by 8 ("ref-naive-x8").
  *
  * Output: a header with the command line, one machine-readable line per measurement
@@ -23,7 +22,6 @@
  */
 #include "base/base.h"
 #include "kernels/flash_attn.h"
-#include "kernels/ops.h"
 #include "kernels/ops_bwd.h"
 
 #include <math.h>
@@ -135,10 +133,9 @@ int main(int argc, char **argv) {
         const size_t nq = (size_t)t * H * DH, nk = (size_t)t * HKV * DH, nl = (size_t)H * t;
         float *q = rnd(&rng, nq, 2.0f), *k = rnd(&rng, nk, 2.0f), *v = rnd(&rng, nk, 1.0f);
         float *dout = rnd(&rng, nq, 1.0f);
-        float *out = alloc_f(nq), *out_ref = alloc_f(nq), *out_att = alloc_f(nq);
+        float *out = alloc_f(nq), *out_ref = alloc_f(nq);
         float *lse = alloc_f(nl), *lse_ref = alloc_f(nl);
         float *scr = alloc_f(um_flash_bwd_scratch_floats(t, H, HKV, DH));
-        float *ascr = alloc_f((size_t)um_attention_scratch(t, HKV, DH));
         const double fwd_flops = 4.0 * t * t * H * DH, bwd_flops = 10.0 * t * t * H * DH;
 
         /* naive reference first: its output is what the others are checked against. From
@@ -171,19 +168,9 @@ int main(int argc, char **argv) {
                 lse_err = fmax(lse_err, fabs(lse[hh * t + i] - lse_ref[hh * tq_ref + i]));
         const double err_flash = fmax(rel_err(out, out_ref, nq_chk), lse_err);
 
-        const int na = t >= 8192 ? 1 : nr;
-        if (!big) um_attention(out_att, q, k, v, t, H, HKV, DH, false, ascr);
-        for (int r = 0; r < na; r++) {
-            const double t0 = now_ms();
-            um_attention(out_att, q, k, v, t, H, HKV, DH, false, ascr);
-            times[r] = now_ms() - t0;
-        }
-        const double ms_att = median(times, na);
         report("fwd", tq_ref == t ? "ref-naive" : "ref-naive-x8", t, ref_runs, ms_ref, fwd_flops,
                0.0);
         report("fwd", flash_name, t, nr, ms_flash, fwd_flops, err_flash);
-        report("fwd", "um_attention", t, na, ms_att, fwd_flops,
-               rel_err(out_att, out_ref, nq_chk));
 
         /* backward: flash against um_attn_bwd (which needs P and dS, T x T per head) */
         float *dq = alloc_f(nq), *dk = alloc_f(nk), *dv = alloc_f(nk);
@@ -217,24 +204,23 @@ int main(int argc, char **argv) {
             free(p), free(ds), free(o2), free(dq2), free(dk2), free(dv2);
         }
         report("bwd", flash_name, t, nr, ms_fb, bwd_flops, err_fb);
-        free(q), free(k), free(v), free(dout), free(out), free(out_ref), free(out_att);
-        free(lse), free(lse_ref), free(scr), free(ascr), free(dq), free(dk), free(dv);
+        free(q), free(k), free(v), free(dout), free(out), free(out_ref);
+        free(lse), free(lse_ref), free(scr), free(dq), free(dk), free(dv);
     }
 
-    printf("\n| T | naive ref ms | um_attention ms | %s ms | GFLOP/s flash | x naive | "
-           "x um_attention | bwd um_attn_bwd ms | bwd flash ms | bwd GFLOP/s | bwd x |\n",
+    printf("\n| T | naive ref ms | %s ms | GFLOP/s flash | x naive | "
+           "bwd um_attn_bwd ms | bwd flash ms | bwd GFLOP/s | bwd x |\n",
            flash_name);
-    printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    printf("|---|---|---|---|---|---|---|---|---|\n");
     for (size_t ti = 0; ti < sizeof ts / sizeof ts[0] && ts[ti] <= max_t; ti++) {
         const int64_t t = ts[ti];
         const double mr = t >= 2048 ? find_ms("fwd", "ref-naive-x8", t)
                                     : find_ms("fwd", "ref-naive", t);
         const double mf = find_ms("fwd", flash_name, t);
-        const double ma = find_ms("fwd", "um_attention", t);
         const double bo = find_ms("bwd", "um_attn_bwd", t), bf = find_ms("bwd", flash_name, t);
-        printf("| %lld | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.1f | %.1f | %.1f | %.2f |\n",
-               (long long)t, mr, ma, mf, 4.0 * t * t * H * DH / (mf * 1e6), mr / mf, ma / mf, bo,
-               bf, 10.0 * t * t * H * DH / (bf * 1e6), bo / bf);
+        printf("| %lld | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f |\n",
+               (long long)t, mr, mf, 4.0 * t * t * H * DH / (mf * 1e6), mr / mf, bo, bf,
+               10.0 * t * t * H * DH / (bf * 1e6), bo / bf);
     }
     return 0;
 }

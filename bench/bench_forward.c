@@ -2,7 +2,7 @@
  * bench_forward.c: whole-model forward throughput and peak memory.
  *
  * Writes random bf16 checkpoints in the LLaDA layout to a temp folder (through the same
- * safetensors writer and loader users get), then times um_forward at 32, 128 and 512 tokens in
+ * safetensors writer and loader users get), then times um_forward at 32, 128, 256 and 512 tokens in
  * both precisions, logits for every row. Models:
  *   llada8b-2L  LLaDA-8B's layer shape (D 4096, 32 heads, F 12288) at 2 layers, vocab 32768
  *   small-60M   D 512, 8 layers, 8 heads, F 1536, vocab 32768 (~60M parameters)
@@ -255,7 +255,7 @@ int main(int argc, char **argv) {
     ceiling = dnnl_ceiling(512, 4096, 4096, 10);
     printf("ceiling name=dnnl-bf16 when=start M=512 N=4096 K=4096 gflops=%.1f\n", ceiling);
 #endif
-    const int lens[] = {32, 128, 512};
+    const int lens[] = {32, 128, 256, 512};
     char lines[32][200];
     double gfs[32];
     int n_lines = 0;

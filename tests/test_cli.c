@@ -158,6 +158,32 @@ int main(void) {
     CHECK(count_lines(g_out) >= 0);
     free(out);
 
+    /* --cache / --threshold / --stats: same tokens as the uncached run here is not required
+     * (the caches are approximate), but the last stderr line is the stats line and the
+     * token count is what was generated */
+    snprintf(args, sizeof args, "generate -m %s --prompt-ids \"1 2 3\" --gen-length 12 "
+             "--block-length 4 --cache dual --threshold 0.5 --ids --stats", src);
+    CHECKF(run(args) == 0, "generate --cache dual --stats failed");
+    char *err = slurp(g_err);
+    const char *last = err;
+    for (const char *q = err; *q; q++)
+        if (*q == '\n' && q[1]) last = q + 1;
+    long long st_tok = -1, st_fwd = -1;
+    double st_s = -1, st_tps = -1;
+    CHECKF(sscanf(last, "stats: tokens=%lld forwards=%lld seconds=%lf tok_per_s=%lf", &st_tok,
+                  &st_fwd, &st_s, &st_tps) == 4, "last stderr line: %s", last);
+    CHECK(st_tok == 12 && st_fwd >= 3 && st_fwd <= 12 && st_s >= 0 && st_tps >= 0);
+    free(err);
+    snprintf(args, sizeof args, "generate -m %s --prompt-ids \"1\" --cache sideways", src);
+    expect_error("bad --cache", args, "--cache");
+    snprintf(args, sizeof args, "generate -m %s --prompt-ids \"1\" --cache block", src);
+    expect_error("block cache on a full-attention model", args, "block");
+    snprintf(args, sizeof args, "generate -m %s --prompt-ids \"1\" --threshold 1.5", src);
+    expect_error("threshold out of range", args, "--threshold");
+    snprintf(args, sizeof args, "generate -m %s --prompt-ids \"1\" --threshold 0.5 "
+             "--factor 1", src);
+    expect_error("threshold and factor", args, "--factor");
+
     /* usage errors */
     expect_error("unknown command", "frobnicate", "frobnicate");
     expect_error("unknown option", "generate --bogus", "--bogus");

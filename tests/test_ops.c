@@ -1,7 +1,8 @@
 /*
- * test_ops.c: the forward-pass ops against plain double-precision implementations, and the
- * AVX-512 attention against the scalar reference, at odd shapes (T not a multiple of the
- * 8-query block or the 16-key vector, Dh not a multiple of 16, GQA groups, causal and not).
+ * test_ops.c: the forward-pass ops against plain double-precision implementations, and flash
+ * attention (scalar reference and the dispatched ISA) against a double-precision definition,
+ * at odd shapes (T not a multiple of the query or key tiles, Dh not a multiple of 16, GQA
+ * groups, causal and not).
  * Tolerance: 2e-5 absolute on attention outputs of O(1) magnitude (fp32 summation order).
  */
 #include "test.h"
@@ -9,7 +10,9 @@
 #include "base/base.h"
 #include "kernels/gemm-impl.h"
 #include "kernels/kernels.h"
+#include "kernels/flash_attn.h"
 #include "kernels/ops.h"
+#include "kernels/ops_bwd.h"
 
 #include <stdlib.h>
 
@@ -52,20 +55,20 @@ static void check_attention(um_rng *r, int t, int h, int hkv, int dh, int causal
     int64_t n = (int64_t)t * h * dh;
     float *o_ref = malloc((size_t)n * sizeof(float)), *o_simd = malloc((size_t)n * sizeof(float));
     double *o_dbl = malloc((size_t)n * sizeof(double));
-    float *scratch = malloc((size_t)um_attention_scratch(t, hkv, dh) * sizeof(float));
+    float *scratch =
+        malloc(um_flash_scratch_floats(t, t, h, hkv, dh) * sizeof(float));
+    const int kind = causal ? UM_MASK_CAUSAL : UM_MASK_FULL;
     attn_naive(o_dbl, q, k, v, t, h, hkv, dh, causal);
-    um_attention_ref(o_ref, q, k, v, t, h, hkv, dh, causal, scratch);
+    um_flash_fwd_ref(o_ref, NULL, q, k, v, 1, t, 0, t, h, hkv, dh, kind, 1, scratch);
     double d_ref = 0, d_simd = 0;
     for (int64_t i = 0; i < n; i++) d_ref = fmax(d_ref, fabs(o_ref[i] - o_dbl[i]));
     CHECKF(d_ref < 2e-5, "ref attention T=%d H=%d Hkv=%d Dh=%d causal=%d: max|d|=%g", t, h, hkv,
            dh, causal, d_ref);
-    if (um_cpu_has_avx512()) {
-        um_attention_avx512(o_simd, q, k, v, t, h, hkv, dh, causal, scratch);
-        for (int64_t i = 0; i < n; i++) d_simd = fmax(d_simd, fabs(o_simd[i] - o_dbl[i]));
-        CHECKF(d_simd < 2e-5, "avx512 attention T=%d H=%d Hkv=%d Dh=%d causal=%d: max|d|=%g", t,
-               h, hkv, dh, causal, d_simd);
-    }
-    printf("  attention T=%-4d H=%d Hkv=%d Dh=%-3d %s  ref %.2g  avx512 %.2g\n", t, h, hkv, dh,
+    um_flash_fwd(o_simd, NULL, q, k, v, 1, t, 0, t, h, hkv, dh, kind, 1, scratch);
+    for (int64_t i = 0; i < n; i++) d_simd = fmax(d_simd, fabs(o_simd[i] - o_dbl[i]));
+    CHECKF(d_simd < 2e-5, "flash attention T=%d H=%d Hkv=%d Dh=%d causal=%d: max|d|=%g", t, h,
+           hkv, dh, causal, d_simd);
+    printf("  attention T=%-4d H=%d Hkv=%d Dh=%-3d %s  ref %.2g  dispatched %.2g\n", t, h, hkv, dh,
            causal ? "causal" : "bidir ", d_ref, d_simd);
     free(q);
     free(k);

@@ -59,7 +59,11 @@ static int cmd_info(int argc, char **argv) {
     printf("max positions %d\n", in->max_positions);
     printf("rope theta    %g\n", (double)in->rope_theta);
     printf("norm eps      %g\n", (double)in->norm_eps);
-    printf("attention     %s\n", in->causal ? "causal" : "bidirectional");
+    if (in->block_size > 0)
+        printf("attention     block-causal (block %d)\n", in->block_size);
+    else
+        printf("attention     %s\n", in->causal ? "causal" : "bidirectional");
+    if (in->qk_norm) printf("qk norm       yes\n");
     printf("logit shift   %s\n", in->shift_logits ? "yes" : "no");
     printf("tied head     %s\n", in->tied_embeddings ? "yes" : "no");
     printf("mask id       %d\n", in->mask_id);

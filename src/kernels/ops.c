@@ -1,7 +1,6 @@
 /*
- * ops.c: RMSNorm, RoPE (rotate-half), attention with GQA (bidirectional or causal), SwiGLU, in
- * fp32 with OpenMP. These are the plain implementations; the fused, tiled flash-attention
- * kernel replaces um_attention for long sequences (see docs/ARCHITECTURE.md).
+ * ops.c: RMSNorm, RoPE (rotate-half), SwiGLU and residual adds, in fp32 with OpenMP.
+ * Attention is the flash kernel (flash_attn.h).
  */
 #include "kernels/ops.h"
 
@@ -50,65 +49,6 @@ void um_rope(float *x, int64_t t, int n_heads, int dh, const int32_t *pos, const
                 float a = v[j], b = v[j + half];
                 v[j] = a * c[j] - b * s[j];
                 v[j + half] = b * c[j] + a * s[j];
-            }
-        }
-    }
-}
-
-int64_t um_attention_scratch(int64_t t, int n_head_kv, int dh) {
-    /* AVX-512 path: transposed keys [Hkv][Dh][T] + 8 score rows per thread; the reference
-     * needs one score row per thread, which this covers */
-    return (int64_t)n_head_kv * dh * t + (int64_t)um_get_threads() * 8 * t;
-}
-
-void um_attention(float *out, const float *q, const float *k, const float *v, int64_t t,
-                  int n_head, int n_head_kv, int dh, bool causal, float *scratch) {
-    if (um_cpu_has_avx512())
-        um_attention_avx512(out, q, k, v, t, n_head, n_head_kv, dh, causal, scratch);
-    else
-        um_attention_ref(out, q, k, v, t, n_head, n_head_kv, dh, causal, scratch);
-}
-
-void um_attention_ref(float *out, const float *q, const float *k, const float *v, int64_t t,
-                  int n_head, int n_head_kv, int dh, bool causal, float *scratch) {
-    const int group = n_head / n_head_kv;
-    const float scale = 1.0f / sqrtf((float)dh);
-    const int64_t qs = (int64_t)n_head * dh, ks = (int64_t)n_head_kv * dh;
-#pragma omp parallel num_threads(um_get_threads())
-    {
-#ifdef _OPENMP
-        float *sc = scratch + (int64_t)omp_get_thread_num() * t;
-#else
-        float *sc = scratch;
-#endif
-#pragma omp for schedule(dynamic, 4) collapse(2)
-        for (int h = 0; h < n_head; h++) {
-            for (int64_t i = 0; i < t; i++) {
-                const int g = h / group;
-                const float *qi = q + i * qs + (int64_t)h * dh;
-                const int64_t n_keys = causal ? i + 1 : t;
-                float mx = -INFINITY;
-                for (int64_t j = 0; j < n_keys; j++) {
-                    const float *kj = k + j * ks + (int64_t)g * dh;
-                    float d = 0.0f;
-                    for (int e = 0; e < dh; e++) d += qi[e] * kj[e];
-                    d *= scale;
-                    sc[j] = d;
-                    if (d > mx) mx = d;
-                }
-                float sum = 0.0f;
-                for (int64_t j = 0; j < n_keys; j++) {
-                    sc[j] = expf(sc[j] - mx);
-                    sum += sc[j];
-                }
-                float inv = 1.0f / sum;
-                float *oi = out + i * qs + (int64_t)h * dh;
-                for (int e = 0; e < dh; e++) oi[e] = 0.0f;
-                for (int64_t j = 0; j < n_keys; j++) {
-                    const float *vj = v + j * ks + (int64_t)g * dh;
-                    float p = sc[j] * inv;
-                    for (int e = 0; e < dh; e++) oi[e] += p * vj[e];
-                }
             }
         }
     }

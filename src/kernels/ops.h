@@ -20,18 +20,7 @@ void um_rope(float *x, int64_t t, int n_heads, int dh, const int32_t *pos, const
  * inv_freq[i] = 1 / theta^(2i/Dh), angle = pos * inv_freq[i]. */
 void um_rope_tables(float *cos_t, float *sin_t, int n_pos, int dh, float theta);
 
-/* Attention over all T keys (bidirectional) or keys <= query (causal), with GQA:
- * q[T][H*Dh], k/v[T][Hkv*Dh] -> out[T][H*Dh]; scale 1/sqrt(Dh); softmax in fp32.
- * scratch holds um_attention_scratch(T, Hkv, Dh) floats. um_attention dispatches to the AVX-512
- * version when the CPU has it; um_attention_ref is the scalar reference (one score row per
- * thread). Memory is O(T * (Hkv*Dh + threads*8)): no T x T matrix is kept. */
-void um_attention(float *out, const float *q, const float *k, const float *v, int64_t t,
-                  int n_head, int n_head_kv, int dh, bool causal, float *scratch);
-void um_attention_ref(float *out, const float *q, const float *k, const float *v, int64_t t,
-                      int n_head, int n_head_kv, int dh, bool causal, float *scratch);
-void um_attention_avx512(float *out, const float *q, const float *k, const float *v, int64_t t,
-                         int n_head, int n_head_kv, int dh, bool causal, float *scratch);
-int64_t um_attention_scratch(int64_t t, int n_head_kv, int dh);
+/* Attention: see flash_attn.h (um_flash_fwd). */
 
 /* a[T][F] = silu(g) * u  (a may alias g) */
 void um_swiglu(float *a, const float *g, const float *u, int64_t n);

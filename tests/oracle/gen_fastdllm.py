@@ -117,6 +117,7 @@ MIN_GAP = 1e-4
 GOOD_GAP = 0.01
 N_CANDIDATES = 16
 NEG_INF = float("-inf")
+CFG_SPECIAL = ("pad_token_id", "mask_token_id", "bos_token_id", "eos_token_id")
 VARIANTS = ("llada_f32", "llada_bf16", "dream_f32", "dream_bf16")
 
 
@@ -532,10 +533,10 @@ def check_against_llada_oracle(model, cfg, spec):
     """With no cache and the fixed count, Fast-dLLM's generate() is LLaDA's generate() (it
     only stops a block's loop as soon as the block is full): compare with ref_generate."""
     n = 0
-    excl = special_ids(cfg, spec)
+    excl = TM.special_ids(cfg, spec, CFG_SPECIAL)
     for seed in range(4):
         g = torch.Generator().manual_seed(900 + seed)
-        prompt = random_ids(g, 3 + 2 * seed, min(cfg["vocab_size"], model.a["V"]), excl)
+        prompt = TM.random_ids(g, 3 + 2 * seed, min(cfg["vocab_size"], model.a["V"]), excl)
         for gl, bl, steps in ((16, 8, 8), (24, 8, 12), (16, 4, 16)):
             try:
                 out, _, _ = llada_fast(model, prompt, gen_length=gl, block_length=bl,
@@ -550,22 +551,6 @@ def check_against_llada_oracle(model, cfg, spec):
             n += 1
     assert n > 0
     return n
-
-
-def special_ids(cfg, spec):
-    return {i for i in (spec.get("mask"), spec.get("eos"), spec.get("eot"), spec.get("bos"),
-                        cfg.get("pad_token_id"), cfg.get("mask_token_id"),
-                        cfg.get("bos_token_id"), cfg.get("eos_token_id"))
-            if i is not None}
-
-
-def random_ids(gen, n, vocab, exclude):
-    out = []
-    while len(out) < n:
-        t = int(torch.randint(0, vocab, (1,), generator=gen))
-        if t not in exclude:
-            out.append(t)
-    return out
 
 
 class Memo:
@@ -605,7 +590,7 @@ def gen_case(fam, model, cfg, spec, cname, params, plen, need_multi, case_seed):
              threshold=params.get("threshold", 0.0), factor=params.get("factor", 0.0),
              alg=params.get("alg", "confidence_threshold") if fam == "dream" else None)
     parallel = bool(q["threshold"] or q["factor"])
-    excl = special_ids(cfg, spec)
+    excl = TM.special_ids(cfg, spec, CFG_SPECIAL)
     vocab = min(cfg["vocab_size"], model.a["V"])
 
     def rank(cd):
@@ -616,7 +601,7 @@ def gen_case(fam, model, cfg, spec, cname, params, plen, need_multi, case_seed):
     cands = []
     for c in range(N_CANDIDATES):
         g = torch.Generator().manual_seed(case_seed * 100 + c)
-        prompt = random_ids(g, plen, vocab, excl)
+        prompt = TM.random_ids(g, plen, vocab, excl)
         try:
             out, st, rec = run_case(fam, model, mask_id, prompt, q)
         except Degenerate:

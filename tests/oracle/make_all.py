@@ -177,27 +177,13 @@ def alt_forward(cfg, tensors, tokens):
 
 # ------------------------------------------------------------------ pieces
 
-def special_ids(cfg, spec):
-    return {i for i in (spec.get("mask"), spec.get("eos"), spec.get("eot"), spec.get("bos"),
-                        cfg.get("pad_token_id"), cfg.get("mask_token_id")) if i is not None}
-
-
-def random_ids(gen, n, vocab, exclude):
-    out = []
-    while len(out) < n:
-        t = int(torch.randint(0, vocab, (1,), generator=gen))
-        if t not in exclude:
-            out.append(t)
-    return out
-
-
 def write_ref_logits(folder, name, cfg, spec, model):
     gen = torch.Generator().manual_seed(1000 + spec["seed"])
-    excl = special_ids(cfg, spec)
+    excl = TM.special_ids(cfg, spec)
     tensors = {}
     seqs = []
     for j, T in enumerate(LOGIT_SEQ_LENS):
-        ids = random_ids(gen, T, cfg["vocab_size"], excl)
+        ids = TM.random_ids(gen, T, cfg["vocab_size"], excl)
         if spec["family"] in ("llada", "dream", "sdar", "fastdllm2") and T >= 7:
             # diffusion inputs contain mask tokens: put a few in
             for p in range(1, T, 3):
@@ -228,7 +214,7 @@ def write_ref_logits(folder, name, cfg, spec, model):
 def gen_case(model, cfg, spec, cname, params, plen, case_seed):
     fam = spec["family"]
     a = TM.arch_of(cfg)
-    excl = special_ids(cfg, spec)
+    excl = TM.special_ids(cfg, spec)
     flags = [f for f in ("logits_eos_inf", "confidence_eos_eot_inf") if params.get(f)]
 
     def run(prompt, **over):
@@ -264,7 +250,7 @@ def gen_case(model, cfg, spec, cname, params, plen, case_seed):
     cands = []
     for c in range(N_CANDIDATES * (2 if flags else 1)):
         g = torch.Generator().manual_seed(case_seed * 100 + c)
-        prompt = random_ids(g, plen, cfg["vocab_size"], excl)
+        prompt = TM.random_ids(g, plen, cfg["vocab_size"], excl)
         out, st = run(prompt)
         cg, lg, mg = RG.summarize(st)
         effect = True

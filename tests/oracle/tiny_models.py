@@ -629,3 +629,20 @@ def describe(cfg, tensors):
 
 def copy_file(src, dst):
     shutil.copyfile(src, dst)
+
+
+def special_ids(cfg, spec, cfg_keys=("pad_token_id", "mask_token_id")):
+    """Token ids a random prompt must avoid: the variant's special tokens and the config
+    fields named in cfg_keys."""
+    return {i for i in [spec.get(k) for k in ("mask", "eos", "eot", "bos")] +
+            [cfg.get(k) for k in cfg_keys] if i is not None}
+
+
+def random_ids(gen, n, vocab, exclude):
+    """n ids drawn uniformly from [0, vocab) with torch generator gen, skipping `exclude`."""
+    out = []
+    while len(out) < n:
+        t = int(torch.randint(0, vocab, (1,), generator=gen))
+        if t not in exclude:
+            out.append(t)
+    return out
