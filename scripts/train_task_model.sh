@@ -11,7 +11,7 @@ R=runs/task-sort
 mkdir -p "$R"
 $U tokenizer task sort --out "$R/tokenizer.json"
 $U data task --task sort --tokenizer "$R/tokenizer.json" --n-train 400000 --n-val 2000 \
-    --seq-len 32 --seed 1 --out "$R/data"
+    --seq-len 48 --seed 1 --out "$R/data"
 $U train configs/task-sort.conf --set data="$R/data" --set tokenizer="$R/tokenizer.json" \
     --set out="$R"
 rm -rf "$OUT.tmp" && cp -r "$R/model" "$OUT.tmp" && rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
