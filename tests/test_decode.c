@@ -13,6 +13,7 @@
 #include "test.h"
 
 #include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -950,6 +951,56 @@ static void test_mask_commit(void) {
         CHECK(out[j] == 3); /* position 0 wins every step and is "committed" as a mask */
 }
 
+/* Position-dependent fake: row r prefers token (r % 5) + 1, except rows >= eos_row prefer EOS
+ * (id 0); confidence grows with the row so the order is deterministic. */
+static float fn_eos_at(const struct fake *f, const int32_t *tokens, int n_tokens, int row, int v) {
+    (void)tokens;
+    (void)n_tokens;
+    const int eos_row = (int)f->tab[0];
+    const int want = row >= eos_row ? 0 : row % 5 + 1;
+    return v == want ? 4.0f + 0.01f * (float)row : 0.0f;
+}
+
+/* --early-stop: after the block that completes an EOS with nothing masked before it the rest
+ * is EOS, no further provider call is made, and stats count tokens up to the EOS. Scoring:
+ * committing a given target sums -log p(target) over exactly gen_length commits. */
+static void test_early_stop_and_score(void) {
+    const float eos_row = 10; /* canvas row 10 = generated position 7 (prompt of 3) */
+    struct fake f = {.V = 8, .mask = 7, .fn = fn_eos_at, .tab = &eos_row};
+    struct um_decode_model m = mk_model(&f, 0, -1);
+    const int32_t prompt[3] = {1, 2, 3};
+    struct um_gen_params p = mk_params(24, 24, 4);
+    int32_t full[24], early[24];
+    struct um_gen_stats st_full, st_early;
+    CHECK(um_decode_run_stats(&m, prompt, 3, &p, full, &st_full) == UM_OK);
+    const int calls_full = f.calls;
+    f.calls = 0;
+    p.early_stop = true;
+    CHECK(um_decode_run_stats(&m, prompt, 3, &p, early, &st_early) == UM_OK);
+    CHECK(st_full.tokens == 24);
+    CHECKF(st_early.tokens == 8, "early stop counted %d tokens", st_early.tokens);
+    for (int i = 0; i < 8; i++) CHECK(early[i] == full[i]);
+    for (int i = 8; i < 24; i++) CHECK(early[i] == 0);
+    CHECKF(f.calls < calls_full && st_early.forwards == f.calls, "calls %d of %d", f.calls,
+           calls_full);
+
+    /* scoring: target = what greedy decoding produced, so every commit is the argmax */
+    p.early_stop = false;
+    p.score_target = full;
+    int32_t out[24];
+    struct um_gen_stats sc;
+    CHECK(um_decode_run_stats(&m, prompt, 3, &p, out, &sc) == UM_OK);
+    for (int i = 0; i < 24; i++) CHECK(out[i] == full[i]);
+    /* each row: softmax over 8 logits with one at 4 + 0.01 r, seven at 0 */
+    double want = 0;
+    for (int j = 3; j < 27; j++) {
+        double a = (double)(4.0f + 0.01f * (float)j);
+        want += -log(exp(a) / (exp(a) + 7.0));
+    }
+    CHECKF(fabs(sc.nll - want) < 1e-4, "nll %.6f want %.6f", sc.nll, want);
+    p.score_target = NULL;
+}
+
 int main(void) {
     test_llada_counts();
     test_dream_schedule();
@@ -966,5 +1017,6 @@ int main(void) {
     test_cancel_and_errors();
     test_prompt_masks();
     test_mask_commit();
+    test_early_stop_and_score();
     return TEST_DONE();
 }
