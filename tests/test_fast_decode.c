@@ -263,6 +263,32 @@ static void bd_case(um_model *m, const char *dir, int idx, const cJSON *c) {
     free(want);
 }
 
+/* Fast-dLLM v2 with a gen length that is not a multiple of the block: whole blocks only
+ * (gen_length / B of them), the rest of out[] is EOS, cache none == cache block. */
+static void check_fd2_partial(const char *dir) {
+    um_model *m = NULL;
+    CHECKF(um_model_load(dir, NULL, &m) == UM_OK, "%s", um_last_error());
+    if (!m) return;
+    const struct um_model_info *in = um_model_get_info(m);
+    const int32_t prompt[3] = {5, 6, 7};
+    const int gen = in->block_size + in->block_size - 1;
+    int32_t out[2][64];
+    struct um_gen_stats st[2];
+    for (int k = 0; k < 2; k++) {
+        struct um_gen_params gp = um_gen_default_params(m);
+        gp.gen_length = gen;
+        gp.threshold = 0.5;
+        gp.cache = k ? UM_CACHE_BLOCK : UM_CACHE_NONE;
+        CHECK(gen <= 64 && run(m, prompt, 3, &gp, out[k], &st[k]) == 0);
+    }
+    CHECK(st[0].tokens == st[1].tokens && st[1].tokens >= 1 && st[1].tokens <= gen);
+    for (int i = 0; i < gen; i++) CHECK(out[0][i] == out[1][i]);
+    for (int i = st[1].tokens; i < gen; i++) CHECK(out[1][i] == in->eos_id);
+    printf("  %-40s gen %d (not a multiple of %d): %d tokens, none == block\n", dir, gen,
+           in->block_size, st[1].tokens);
+    um_model_free(m);
+}
+
 static void run_file(const char *dir, const char *file, int kind) {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, file);
@@ -300,6 +326,7 @@ int main(void) {
             check_windows(dir);
             n_win++;
         }
+        if (strstr(e->d_name, "fastdllm2")) check_fd2_partial(dir);
         run_file(dir, "ref_gen_fast.json", 0);
         run_file(dir, "ref_gen_bd.json", 1);
     }

@@ -284,7 +284,10 @@ int um_decode_canvas_tokens(const struct um_decode_model *m, int n_prompt,
     if (m->algo == UM_DEC_ALGO_SDAR) n = (n + B - 1) / B * B;
     /* Fast-dLLM v2: each of gen_length / B blocks pads the sequence to a block boundary (at
      * most B masks) and appends one AR token; the prompt may get one AR token first. */
-    if (m->algo == UM_DEC_ALGO_FASTDLLM2) n = (int64_t)n_prompt + 1 + (p->gen_length / B) * (B + 1);
+    if (m->algo == UM_DEC_ALGO_FASTDLLM2) {
+        int64_t grown = (int64_t)n_prompt + 1 + (p->gen_length / B) * (B + 1);
+        if (grown > n) n = grown; /* out[] is read from the canvas: keep prompt + gen_length */
+    }
     return n > INT_MAX ? INT_MAX : (int)n;
 }
 
