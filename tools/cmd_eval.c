@@ -46,6 +46,18 @@ static bool on_progress(void *user, int64_t done, int64_t total) {
     return true;
 }
 
+/* The speed lines both modes print, and after the last stdout line the --stats line. */
+static void print_speed(int64_t tokens, int64_t forwards, double seconds) {
+    printf("seconds       %.3f\n", seconds);
+    printf("tokens/s      %.1f\n", seconds > 0 ? (double)tokens / seconds : 0.0);
+    printf("tokens/fwd    %.2f\n", forwards > 0 ? (double)tokens / (double)forwards : 0.0);
+}
+static void print_stats(bool on, int64_t tokens, int64_t forwards, double seconds) {
+    if (!on) return;
+    fflush(stdout);
+    um_cli_print_stats(tokens, forwards, seconds);
+}
+
 int um_cmd_eval(int argc, char **argv);
 int um_cmd_eval(int argc, char **argv) {
     const char *dir = NULL, *task = NULL, *text = NULL;
@@ -112,16 +124,10 @@ int um_cmd_eval(int argc, char **argv) {
         if (st != UM_OK) return um_cli_fail(st);
         printf("windows       %d\n", ts.n);
         printf("tokens        %lld\n", (long long)ts.tokens);
-        printf("seconds       %.3f\n", ts.seconds);
-        printf("tokens/s      %.1f\n", ts.seconds > 0 ? (double)ts.tokens / ts.seconds : 0.0);
-        printf("tokens/fwd    %.2f\n",
-               ts.forwards > 0 ? (double)ts.tokens / (double)ts.forwards : 0.0);
+        print_speed(ts.tokens, ts.forwards, ts.seconds);
         printf("nll/token     %.4f\n", ts.nll_per_token);
         printf("perplexity %.3f\n", ts.perplexity);
-        if (go.stats) {
-            fflush(stdout);
-            um_cli_print_stats(ts.tokens, ts.forwards, ts.seconds);
-        }
+        print_stats(go.stats, ts.tokens, ts.forwards, ts.seconds);
         return 0;
     }
     struct um_eval_result res;
@@ -132,13 +138,8 @@ int um_cmd_eval(int argc, char **argv) {
     printf("task          %s\n", task);
     printf("examples      %d\n", res.n);
     printf("correct       %d\n", res.correct);
-    printf("seconds       %.3f\n", res.seconds);
-    printf("tokens/s      %.1f\n", res.seconds > 0 ? (double)res.tokens / res.seconds : 0.0);
-    printf("tokens/fwd    %.2f\n", res.forwards > 0 ? (double)res.tokens / res.forwards : 0.0);
+    print_speed(res.tokens, res.forwards, res.seconds);
     printf("accuracy %.4f\n", res.accuracy);
-    if (go.stats) {
-        fflush(stdout);
-        um_cli_print_stats(res.tokens, res.forwards, res.seconds);
-    }
+    print_stats(go.stats, res.tokens, res.forwards, res.seconds);
     return 0;
 }

@@ -44,10 +44,6 @@
 
 #include <math.h>
 
-static bool is_stop(const struct um_decode_model *m, int32_t t) {
-    return (m->eos_id >= 0 && t == m->eos_id) || (m->eot_id >= 0 && t == m->eot_id);
-}
-
 /* Logits of canvas rows rows[n] (absolute, inside the block [b0, b1)), keys [0, b1): the block
  * alone with the exact cache, else every position up to the block end. */
 static enum um_status bd_forward(struct um_dec_state *st, int b0, int b1, const int32_t *rows,
@@ -61,7 +57,8 @@ static enum um_status bd_forward(struct um_dec_state *st, int b0, int b1, const 
     return s;
 }
 
-/* Store a finished block's K/V (cache = block only; the cache-free path needs no store). */
+/* Store the K/V of the finished blocks [b0, b1): a finished block, or the prompt's whole
+ * blocks (cache = block only; the cache-free path recomputes them at every step). */
 static enum um_status bd_store(struct um_dec_state *st, int b0, int b1) {
     if (st->p->cache != UM_CACHE_BLOCK) return UM_OK;
     return bd_forward(st, b0, b1, NULL, 0);
@@ -76,6 +73,13 @@ static int32_t bd_sample(struct um_dec_state *st, const float *l, double *conf) 
     return x0;
 }
 
+/* First stop token in [from, to), or -1. */
+static int find_stop(const struct um_dec_state *st, int from, int to) {
+    for (int j = from; j < to; j++)
+        if (um_dec_is_stop(st->m, st->canvas[j])) return j;
+    return -1;
+}
+
 enum um_status um_dec_sdar_run(struct um_dec_state *st) {
     const struct um_decode_model *m = st->m;
     const struct um_gen_params *p = st->p;
@@ -84,13 +88,9 @@ enum um_status um_dec_sdar_run(struct um_dec_state *st) {
     st->n_canvas = st->canvas_cap;
     um_dec_llada_counts(B, p->steps, st->counts);
 
-    int first = L0 / B;
-    enum um_status s;
-    if (first > 0 && p->cache == UM_CACHE_BLOCK) {
-        s = m->window(m->user, st->canvas, 0, first * B, first * B, NULL, 0, st->logits);
-        if (s != UM_OK) return s;
-        st->n_forwards++;
-    }
+    const int first = L0 / B;
+    enum um_status s = first > 0 ? bd_store(st, 0, first * B) : UM_OK;
+    if (s != UM_OK) return s;
     for (int b = first; b < n_blocks; b++) {
         const int b0 = b * B, b1 = b0 + B;
         for (int step = 0; step <= p->steps; step++) {
@@ -122,30 +122,12 @@ enum um_status um_dec_sdar_run(struct um_dec_state *st) {
             s = um_dec_progress(st);
             if (s != UM_OK) return s;
         }
-        bool stop = false;
-        for (int j = L0; j < b1 && !stop; j++)
-            stop = is_stop(m, st->canvas[j]);
-        if (stop) break;
+        if (find_stop(st, L0, b1) >= 0) break;
     }
-    /* generated tokens: up to and including the first stop token; after it EOS */
-    st->n_out = p->gen_length;
-    for (int j = L0; j < L0 + p->gen_length; j++) {
-        if (is_stop(m, st->canvas[j])) {
-            st->n_out = j + 1 - L0;
-            int32_t fill = m->eos_id >= 0 ? m->eos_id : m->eot_id;
-            for (int i = j + 1; i < L0 + p->gen_length; i++)
-                st->canvas[i] = fill;
-            break;
-        }
-    }
+    /* generated tokens: up to and including the first stop token (every block before it is
+     * complete), after it EOS; n_out stays gen_length without one */
+    um_dec_cut_at_stop(st, L0 + p->gen_length, um_dec_stop_fill(m));
     return UM_OK;
-}
-
-/* First stop token in [from, to), or -1. */
-static int find_stop(const struct um_dec_state *st, int from, int to) {
-    for (int j = from; j < to; j++)
-        if (is_stop(st->m, st->canvas[j])) return j;
-    return -1;
 }
 
 /* The reference's stop test inside a block: a stop token among the block's new tokens
@@ -160,14 +142,9 @@ static bool fd2_stopped(const struct um_dec_state *st, int from, int len) {
 
 /* Forward the block [b0, b1) and append the argmax of its last row (the AR token). */
 static enum um_status fd2_ar_token(struct um_dec_state *st, int b0, int b1, int *len) {
-    int32_t row = b1 - 1;
-    enum um_status s;
-    if (st->p->cache == UM_CACHE_BLOCK)
-        s = st->m->window(st->m->user, st->canvas, b0, b1, b1, &row, 1, st->logits);
-    else
-        s = st->m->logits(st->m->user, st->canvas, b1, &row, 1, st->logits);
+    const int32_t row = b1 - 1;
+    enum um_status s = bd_forward(st, b0, b1, &row, 1);
     if (s != UM_OK) return s;
-    st->n_forwards++;
     st->canvas[(*len)++] = um_dec_argmax(st->logits, st->m->n_vocab);
     return UM_OK;
 }
@@ -185,14 +162,7 @@ enum um_status um_dec_fastdllm2_run(struct um_dec_state *st) {
 
     if (L0 >= B) { /* prefill the prompt's whole blocks */
         int pre = L0 / B * B;
-        if (L0 % B == 0) {
-            s = fd2_ar_token(st, 0, pre, &len);
-        } else if (p->cache == UM_CACHE_BLOCK) {
-            s = m->window(m->user, st->canvas, 0, pre, pre, NULL, 0, st->logits);
-            if (s == UM_OK) st->n_forwards++;
-        } else {
-            s = UM_OK; /* the cache-free path recomputes the prompt at every step */
-        }
+        s = L0 % B == 0 ? fd2_ar_token(st, 0, pre, &len) : bd_store(st, 0, pre);
         if (s != UM_OK) return s;
     }
     for (int blk = 0; blk < n_blocks; blk++) {
@@ -260,14 +230,15 @@ enum um_status um_dec_fastdllm2_run(struct um_dec_state *st) {
             }
         }
     }
-    /* output: the tokens after the prompt, cut after the first stop token, padded with EOS */
-    int n_gen = len - L0;
-    int stop = find_stop(st, L0, len);
-    if (stop >= 0) n_gen = stop + 1 - L0;
-    if (n_gen > p->gen_length) n_gen = p->gen_length;
+    /* output: the tokens after the prompt, cut after the first stop token (nothing before it
+     * is masked: a block ends complete or at fd2_stopped), padded with EOS */
+    const int end = L0 + p->gen_length;
     const int32_t fill = m->eos_id >= 0 ? m->eos_id : m->mask_id;
-    for (int j = L0 + n_gen; j < L0 + p->gen_length; j++)
-        st->canvas[j] = fill;
-    st->n_out = n_gen;
+    if (!um_dec_cut_at_stop(st, end, fill)) {
+        const int n_gen = len - L0 < p->gen_length ? len - L0 : p->gen_length;
+        for (int j = L0 + n_gen; j < end; j++)
+            st->canvas[j] = fill;
+        st->n_out = n_gen;
+    }
     return UM_OK;
 }

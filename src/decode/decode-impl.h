@@ -87,9 +87,24 @@ enum um_status um_dec_llada_run(struct um_dec_state *st);
 enum um_status um_dec_sdar_run(struct um_dec_state *st);
 enum um_status um_dec_fastdllm2_run(struct um_dec_state *st);
 
-/* params->early_stop: if an EOS/EoT ends the generation with no mask before it, fill the rest
- * with EOS, set n_out and return true (llada.c). */
-bool um_dec_early_stop(struct um_dec_state *st);
+/* The tokens that end a generation: the model's EOS or EoT. */
+static inline bool um_dec_is_stop(const struct um_decode_model *m, int32_t t) {
+    return (m->eos_id >= 0 && t == m->eos_id) || (m->eot_id >= 0 && t == m->eot_id);
+}
+/* What follows a stop token: EOS, else EoT. */
+static inline int32_t um_dec_stop_fill(const struct um_decode_model *m) {
+    return m->eos_id >= 0 ? m->eos_id : m->eot_id;
+}
+
+/* If the generation [n_prompt, end) holds a stop token with no mask before it: positions after
+ * it up to `end` become `fill`, n_out counts the tokens up to and including it, and it returns
+ * true; else nothing changes (llada.c). Serves --early-stop and the block-diffusion outputs. */
+bool um_dec_cut_at_stop(struct um_dec_state *st, int end, int32_t fill);
+
+/* Restrict the next um_dec_fetch_logits to the cached window of a block [start, end): the
+ * suffix [start, T) for the prefix cache, the block for the dual cache, keys [0, T) (decode.c).
+ * A no-op for cache = none. The caller clears st->win after the fetch. */
+void um_dec_set_window(struct um_dec_state *st, int start, int end);
 
 /* Fast-dLLM parallel commit rules over candidates already ordered by confidence (order[n],
  * conf descending): how many of the first to commit. threshold > 0: the first, then every

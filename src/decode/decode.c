@@ -70,6 +70,15 @@ enum um_status um_dec_fetch_logits(struct um_dec_state *st, const int32_t *pos, 
     return UM_OK;
 }
 
+void um_dec_set_window(struct um_dec_state *st, int start, int end) {
+    const enum um_cache c = st->p->cache;
+    if (c != UM_CACHE_PREFIX && c != UM_CACHE_DUAL) return;
+    st->win = true;
+    st->win_q0 = start;
+    st->win_q1 = c == UM_CACHE_DUAL ? end : st->n_canvas;
+    st->win_keys = st->n_canvas;
+}
+
 enum um_status um_dec_progress(struct um_dec_state *st) {
     st->step_done++;
     const struct um_gen_params *p = st->p;
@@ -77,6 +86,23 @@ enum um_status um_dec_progress(struct um_dec_state *st) {
         !p->progress(p->progress_user, st->canvas, st->n_canvas, st->step_done, st->n_steps_total))
         return um_set_error(UM_ERR_CANCELLED, "generation cancelled after step %d of %d",
                             st->step_done, st->n_steps_total);
+    return UM_OK;
+}
+
+/* The block schedule shared by LLaDA and Fast-dLLM's Dream loop: block_length divides
+ * gen_length and steps is a multiple of the block count. */
+static enum um_status check_blocks(const struct um_gen_params *p) {
+    if (p->block_length < 1)
+        return um_set_error(UM_ERR_ARG, "--block-length %d must be at least 1", p->block_length);
+    if (p->gen_length % p->block_length != 0)
+        return um_set_error(UM_ERR_ARG, "--block-length %d does not divide --gen-length %d",
+                            p->block_length, p->gen_length);
+    int n_blocks = p->gen_length / p->block_length;
+    if (p->steps % n_blocks != 0)
+        return um_set_error(UM_ERR_ARG,
+                            "--steps %d is not a multiple of the %d blocks "
+                            "(--gen-length %d / --block-length %d)",
+                            p->steps, n_blocks, p->gen_length, p->block_length);
     return UM_OK;
 }
 
@@ -175,18 +201,8 @@ static enum um_status validate(const struct um_decode_model *m, const int32_t *p
                             um_cache_str(p->cache));
     switch (p->alg) {
     case UM_ALG_NONE: {
-        if (p->block_length < 1)
-            return um_set_error(UM_ERR_ARG, "--block-length %d must be at least 1",
-                                p->block_length);
-        if (p->gen_length % p->block_length != 0)
-            return um_set_error(UM_ERR_ARG, "--block-length %d does not divide --gen-length %d",
-                                p->block_length, p->gen_length);
-        int n_blocks = p->gen_length / p->block_length;
-        if (p->steps % n_blocks != 0)
-            return um_set_error(UM_ERR_ARG,
-                                "--steps %d is not a multiple of the %d blocks "
-                                "(--gen-length %d / --block-length %d)",
-                                p->steps, n_blocks, p->gen_length, p->block_length);
+        enum um_status s = check_blocks(p);
+        if (s != UM_OK) return s;
         break;
     }
     case UM_ALG_ORIGIN:
@@ -197,13 +213,12 @@ static enum um_status validate(const struct um_decode_model *m, const int32_t *p
             return um_set_error(UM_ERR_ARG, "--factor is for LLaDA (Fast-dLLM's Dream loop "
                                 "has the threshold rule only)");
         if (p->cache != UM_CACHE_NONE || p->threshold > 0) { /* Fast-dLLM's block loop */
-            if (p->block_length < 1 || p->gen_length % p->block_length != 0)
-                return um_set_error(UM_ERR_ARG, "--block-length %d does not divide "
-                                    "--gen-length %d", p->block_length, p->gen_length);
+            enum um_status s = check_blocks(p);
+            if (s != UM_OK) return s;
             int nb = p->gen_length / p->block_length;
-            if (p->steps % nb != 0 || (p->threshold <= 0 && p->steps / nb < 2))
-                return um_set_error(UM_ERR_ARG, "--steps %d: Dream's cached block loop needs "
-                                    "a multiple of the %d blocks with at least 2 per block",
+            if (p->threshold <= 0 && p->steps / nb < 2)
+                return um_set_error(UM_ERR_ARG, "--steps %d: Dream's cached block loop needs at "
+                                    "least 2 steps per block (%d blocks) without --threshold",
                                     p->steps, nb);
             if (p->cfg > 0 || p->alg_temp > 0)
                 return um_set_error(UM_ERR_ARG, "--cfg and --alg-temp are not available in "

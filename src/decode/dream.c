@@ -74,9 +74,6 @@ int um_dec_dream_count(int n_masked, float t, float s, bool last) {
     return k;
 }
 
-static bool is_eos_eot(const struct um_decode_model *m, int32_t x) {
-    return (m->eos_id >= 0 && x == m->eos_id) || (m->eot_id >= 0 && x == m->eot_id);
-}
 
 static enum um_status dream_step(struct um_dec_state *st, int i) {
     const struct um_decode_model *m = st->m;
@@ -115,7 +112,7 @@ static enum um_status dream_step(struct um_dec_state *st, int i) {
     for (int c = 0; c < n; c++) {
         const float *l = st->logits + (size_t)st->row_of[c] * (size_t)V;
         st->x0[c] = um_dec_sample_row(st, l, &st->conf[c]);
-        if (p->confidence_eos_eot_inf && is_eos_eot(m, st->x0[c])) st->conf[c] = -INFINITY;
+        if (p->confidence_eos_eot_inf && um_dec_is_stop(m, st->x0[c])) st->conf[c] = -INFINITY;
     }
     if (p->alg_temp > 0)
         um_dec_sample_order(st->conf, n, p->alg_temp, &st->rng_select, st->keys, st->order,
@@ -158,7 +155,7 @@ enum um_status um_dec_dream_run(struct um_dec_state *st) {
 enum um_status um_dec_dream_fast_run(struct um_dec_state *st) {
     const struct um_decode_model *m = st->m;
     const struct um_gen_params *p = st->p;
-    const int V = m->n_vocab, T = st->n_canvas;
+    const int V = m->n_vocab;
     const int n_blocks = p->gen_length / p->block_length;
     const int spb = p->steps / n_blocks;
     const bool thr = p->threshold > 0;
@@ -183,31 +180,26 @@ enum um_status um_dec_dream_fast_run(struct um_dec_state *st) {
                 if (st->canvas[j] == m->mask_id) st->pos[n++] = j;
             if (n == 0) break;
             if (!thr && i >= spb) break; /* the schedule ended (cannot happen: last takes all) */
-            if (p->cache != UM_CACHE_NONE) {
-                st->win = true;
-                st->win_q0 = start;
-                st->win_q1 = p->cache == UM_CACHE_DUAL ? end : T;
-                st->win_keys = T;
-            }
+            um_dec_set_window(st, start, end);
             s = um_dec_fetch_logits(st, st->pos, n);
             st->win = false;
             if (s != UM_OK) return s;
             for (int c = 0; c < n; c++) {
                 const float *l = st->logits + (size_t)st->row_of[c] * (size_t)V;
-                if (p->temperature > 0) {
+                if (p->temperature > 0)
                     st->x0[c] = um_dec_sample_row(st, l, &st->conf[c]);
-                } else {
+                else
                     st->x0[c] = um_dec_argmax(l, V);
-                    st->conf[c] = um_dec_softmax_prob(l, V, st->x0[c], -1, -1);
-                }
-                if (!thr) { /* negative entropy of the row */
+                if (!thr) { /* negative entropy of the row, one exp per entry */
                     double mx = l[st->x0[c]], z = 0, e = 0;
-                    for (int v = 0; v < V; v++) z += exp((double)l[v] - mx);
+                    for (int v = 0; v < V; v++) z += st->vprob[v] = exp((double)l[v] - mx);
                     for (int v = 0; v < V; v++) {
-                        double q = exp((double)l[v] - mx) / z;
+                        double q = st->vprob[v] / z;
                         e += q * log(q + 1e-10);
                     }
                     st->conf[c] = e;
+                } else if (p->temperature <= 0) {
+                    st->conf[c] = um_dec_softmax_prob(l, V, st->x0[c], -1, -1);
                 }
             }
             um_dec_sort_by_conf(st->conf, n, st->order, st->order_tmp);
@@ -219,7 +211,7 @@ enum um_status um_dec_dream_fast_run(struct um_dec_state *st) {
             s = um_dec_progress(st);
             if (s != UM_OK) return s;
         }
-        if (p->early_stop && um_dec_early_stop(st)) break;
+        if (p->early_stop && um_dec_cut_at_stop(st, st->n_canvas, um_dec_stop_fill(m))) break;
     }
     return UM_OK;
 }

@@ -109,9 +109,7 @@ static enum um_status llada_step(struct um_dec_state *st, int lo, int end, int k
             double conf = p->remasking == UM_REMASK_RANDOM
                               ? um_rng_uniform(&st->rng_remask)
                               : um_dec_softmax_prob(l, V, x0, ex_eos, ex_eot);
-            if (p->confidence_eos_eot_inf &&
-                ((m->eos_id >= 0 && x0 == m->eos_id) || (m->eot_id >= 0 && x0 == m->eot_id)))
-                conf = -INFINITY;
+            if (p->confidence_eos_eot_inf && um_dec_is_stop(m, x0)) conf = -INFINITY;
             st->x0[c] = x0;
             st->conf[c] = conf;
         }
@@ -134,16 +132,13 @@ static int count_masks(const struct um_dec_state *st, int a, int b) {
     return n;
 }
 
-/* Early stop: true once an EOS / EoT sits in the generation with no mask before it; the rest
- * of the canvas becomes EOS and st->n_out counts the tokens up to and including it. */
-bool um_dec_early_stop(struct um_dec_state *st) {
+bool um_dec_cut_at_stop(struct um_dec_state *st, int end, int32_t fill) {
     const struct um_decode_model *m = st->m;
-    for (int j = st->n_prompt; j < st->n_canvas; j++) {
+    for (int j = st->n_prompt; j < end; j++) {
         int32_t t = st->canvas[j];
         if (t == m->mask_id) return false;
-        if ((m->eos_id >= 0 && t == m->eos_id) || (m->eot_id >= 0 && t == m->eot_id)) {
-            int32_t fill = m->eos_id >= 0 ? m->eos_id : m->eot_id;
-            for (int i = j + 1; i < st->n_canvas; i++)
+        if (um_dec_is_stop(m, t)) {
+            for (int i = j + 1; i < end; i++)
                 st->canvas[i] = fill;
             st->n_out = j + 1 - st->n_prompt;
             return true;
@@ -175,12 +170,7 @@ enum um_status um_dec_llada_run(struct um_dec_state *st) {
             if (!parallel && i == spb) break;
             if ((parallel || cached) && (i > 0 || cached) && count_masks(st, start, end) == 0)
                 break;
-            if (cached && i > 0) {
-                st->win = true;
-                st->win_q0 = start;
-                st->win_q1 = p->cache == UM_CACHE_DUAL ? end : st->n_canvas;
-                st->win_keys = st->n_canvas;
-            }
+            if (i > 0) um_dec_set_window(st, start, end);
             enum um_status s =
                 llada_step(st, cached && i > 0 ? start : 0, end, parallel ? -1 : st->counts[i]);
             st->win = false;
@@ -188,7 +178,8 @@ enum um_status um_dec_llada_run(struct um_dec_state *st) {
             s = um_dec_progress(st);
             if (s != UM_OK) return s;
         }
-        if (p->early_stop && um_dec_early_stop(st)) break;
+        if (p->early_stop && um_dec_cut_at_stop(st, st->n_canvas, um_dec_stop_fill(st->m)))
+            break;
     }
     return UM_OK;
 }
