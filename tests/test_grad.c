@@ -22,6 +22,7 @@
 
 #include "base/base.h"
 #include "io/safetensors.h"
+#include "kernels/flash_attn.h"
 #include "kernels/ops.h"
 #include "kernels/ops_bwd.h"
 #include "train/tmodel-impl.h"
@@ -336,10 +337,13 @@ static double attn_f(void *p) {
 
 static void test_attention_fd(um_rng *r) {
     enum { b = 2, t = 10, h = 4, hkv = 2, dh = 6, bs = 3 };
-    enum { NQ = b * t * h * dh, NK = b * t * hkv * dh };
-    static float q[NQ], k[NK], v[NK], out[NQ], out_ref[NQ], p[b * h * t * t],
-        p_ref[b * h * t * t], ds[b * h * t * t], dq[NQ], dk[NK], dv[NK], c[NQ];
+    enum { NQ = b * t * h * dh, NK = b * t * hkv * dh, NL = b * h * t };
+    static float q[NQ], k[NK], v[NK], out[NQ], out_ref[NQ], lse[NL], lse_ref[NL], dq[NQ],
+        dk[NK], dv[NK], c[NQ];
     static double qd[NQ], kd[NK], vd[NK], cd[NQ], fq[NQ], fk[NK], fv[NK];
+    size_t ns = um_flash_scratch_floats(t, t, h, hkv, dh);
+    size_t nb = um_flash_bwd_scratch_floats(t, h, hkv, dh);
+    float *scr = malloc((ns > nb ? ns : nb) * sizeof(float));
     for (int kind = 0; kind < 4; kind++) {
         fill(q, NQ, r, 1.5);
         fill(k, NK, r, 1.5);
@@ -347,13 +351,13 @@ static void test_attention_fd(um_rng *r) {
         fill(c, NQ, r, 1.0);
         for (int i = 0; i < NQ; i++) qd[i] = q[i], cd[i] = c[i];
         for (int i = 0; i < NK; i++) kd[i] = k[i], vd[i] = v[i];
-        um_attn_fwd(out, p, q, k, v, b, t, h, hkv, dh, kind, bs);
-        um_attn_fwd_ref(out_ref, p_ref, q, k, v, b, t, h, hkv, dh, kind, bs);
+        um_flash_fwd(out, lse, q, k, v, b, t, 0, t, h, hkv, dh, kind, bs, scr);
+        um_flash_fwd_ref(out_ref, lse_ref, q, k, v, b, t, 0, t, h, hkv, dh, kind, bs, scr);
         double fwd_diff = 0;
         for (int i = 0; i < NQ; i++) fwd_diff = fmax(fwd_diff, fabs(out[i] - out_ref[i]));
-        for (int i = 0; i < b * h * t * t; i++) fwd_diff = fmax(fwd_diff, fabs(p[i] - p_ref[i]));
+        for (int i = 0; i < NL; i++) fwd_diff = fmax(fwd_diff, fabs(lse[i] - lse_ref[i]));
         CHECKF(fwd_diff <= 1e-5, "attention kind %d: fwd vs ref %.3g", kind, fwd_diff);
-        um_attn_bwd(dq, dk, dv, ds, c, out, p, q, k, v, b, t, h, hkv, dh);
+        um_flash_bwd(dq, dk, dv, c, out, lse, q, k, v, b, t, h, hkv, dh, kind, bs, scr);
         struct attn_ctx ctx = {qd, kd, vd, cd, b, t, h, hkv, dh, kind, bs};
         fd_vec(attn_f, &ctx, qd, NQ, fq);
         fd_vec(attn_f, &ctx, kd, NK, fk);
@@ -364,6 +368,7 @@ static void test_attention_fd(um_rng *r) {
         CHECKF(eq <= FD_TOL && ek <= FD_TOL && ev <= FD_TOL, "attention kind %d fd %.3g %.3g %.3g",
                kind, eq, ek, ev);
     }
+    free(scr);
 }
 
 struct swi_ctx {

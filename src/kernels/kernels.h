@@ -47,12 +47,6 @@ const char *um_matmul_backend(enum um_dtype dtype, enum um_precision prec);
 void um_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
               const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
               int64_t ldc);
-/* The same on the calling thread only, for use inside OpenMP parallel regions; call
- * um_sgemm_single_thread_backend() once before the region (OpenBLAS's own threads off). */
-void um_sgemm_1t(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                 const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-                 int64_t ldc);
-void um_sgemm_single_thread_backend(void);
 /* Scalar reference of um_sgemm (double accumulation) for tests. */
 void um_sgemm_ref(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,

@@ -1,15 +1,15 @@
 /*
  * ops_bwd.h: the training-side ops (fp32): forward variants that keep what the backward needs,
- * and the backward of every op of the transformer block. Private to the library.
+ * and the backward of every op of the transformer block but attention (flash_attn.h). Private
+ * to the library.
  *
  * Shapes: N rows (= B*T tokens), B sequences of T tokens, D hidden, H/Hkv heads, Dh head dim,
  * F feed-forward, V vocabulary, R selected rows. Row-major throughout; q is [N][H*Dh] with head
  * h at columns h*Dh.., k/v are [N][Hkv*Dh]; query head h reads key/value head h / (H/Hkv).
  *
  * Conventions: a `d*` argument documented "+=" is accumulated into (the caller zeroes it),
- * otherwise it is overwritten. Ops parallelise with OpenMP (um_get_threads()); GEMMs are
- * single-threaded BLAS calls inside OpenMP threads (OpenBLAS's own pool is set to 1 thread
- * while they run). Call them from one thread. Nothing here allocates.
+ * otherwise it is overwritten. Ops parallelise with OpenMP (um_get_threads()). Call them
+ * from one thread. Nothing here allocates.
  *
  * These loops are the scalar references themselves (plain C, no intrinsics); tests check each
  * backward against finite differences of a double-precision forward.
@@ -52,26 +52,7 @@ void um_rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x, const
 void um_rope_bwd(float *dx, int64_t n, int n_heads, int dh, const int32_t *pos,
                  const float *cos_t, const float *sin_t);
 
-/* Attention over B sequences of T tokens with a mask, keeping the probabilities (T x T per
- * head; the trainer uses flash attention, kernels/flash_attn.h, instead, and these stay as a
- * second, independent reference for tests/test_grad.c and the benchmark):
- *   p[B][H][T][T] = softmax_j(q_i . k_j / sqrt(Dh)) over visible j (0 elsewhere)
- *   out[N][H*Dh]  = p v
- * One OpenMP task per (sequence, head), each running single-threaded GEMMs (see
- * um_sgemm) and its softmax rows. */
-void um_attn_fwd(float *out, float *p, const float *q, const float *k, const float *v,
-                 int64_t b, int64_t t, int h, int hkv, int dh, int kind, int bs);
-/* Backward from the saved probabilities, dout[N][H*Dh] -> dq[N][H*Dh], dk/dv[N][Hkv*Dh]
- * (all three overwritten; GQA sums over the query heads of a group):
- *   dP = dout v^T;  dS = p * (dP - rowsum(dout * out));  dq = dS k / sqrt(Dh);
- *   dk = dS^T q / sqrt(Dh);  dv = p^T dout.
- * ds is scratch of B*H*T*T floats. One OpenMP task per (sequence, kv head). */
-void um_attn_bwd(float *dq, float *dk, float *dv, float *ds, const float *dout,
-                 const float *out, const float *p, const float *q, const float *k,
-                 const float *v, int64_t b, int64_t t, int h, int hkv, int dh);
-/* Scalar reference of um_attn_fwd (plain loops, fp32, no GEMM) for tests. */
-void um_attn_fwd_ref(float *out, float *p, const float *q, const float *k, const float *v,
-                     int64_t b, int64_t t, int h, int hkv, int dh, int kind, int bs);
+/* Attention forward and backward: kernels/flash_attn.h (um_flash_fwd, um_flash_bwd). */
 
 /* a = silu(g) * u backward: dg = da * u * silu'(g), du = da * silu(g) (n elements). */
 void um_swiglu_bwd(float *dg, float *du, const float *da, const float *g, const float *u,

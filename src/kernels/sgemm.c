@@ -33,8 +33,11 @@ void um_sgemm_ref(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, f
         }
 }
 
-void um_sgemm_1t(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
-                 int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+/* um_sgemm on the calling thread only (inside the OpenMP region below; OpenBLAS's own
+ * threads off). */
+static void sgemm_1t(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                     float *c, int64_t ldc) {
     if (m <= 0 || n <= 0) return;
 #ifdef UM_HAVE_OPENBLAS
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
@@ -51,7 +54,7 @@ void um_sgemm_1t(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
 #endif
 }
 
-void um_sgemm_single_thread_backend(void) {
+static void single_thread_backend(void) {
 #ifdef UM_HAVE_OPENBLAS
     openblas_set_num_threads(1);
 #endif
@@ -64,7 +67,7 @@ void um_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float
     /* A multi-threaded BLAS would fight the OpenMP threads for the cores (measured: 1.6 s vs
      * 0.85 s per training step on 2 cores), so the backend runs single-threaded on slices of
      * 16 rows of C (or columns, when C is wide) split over the OpenMP threads. */
-    um_sgemm_single_thread_backend();
+    single_thread_backend();
     const bool by_rows = m >= n;
     const int64_t dim = by_rows ? m : n, units = (dim + 15) / 16;
 #pragma omp parallel num_threads(um_get_threads())
@@ -78,12 +81,11 @@ void um_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float
         if (i1 > dim) i1 = dim;
         if (i1 > i0) {
             if (by_rows) /* rows i0..i1 of op(A) and of C */
-                um_sgemm_1t(trans_a, trans_b, i1 - i0, n, k, alpha,
-                            trans_a ? a + i0 : a + i0 * lda, lda, b, ldb, beta, c + i0 * ldc,
-                            ldc);
+                sgemm_1t(trans_a, trans_b, i1 - i0, n, k, alpha,
+                         trans_a ? a + i0 : a + i0 * lda, lda, b, ldb, beta, c + i0 * ldc, ldc);
             else /* columns i0..i1 of op(B) and of C */
-                um_sgemm_1t(trans_a, trans_b, m, i1 - i0, k, alpha, a, lda,
-                            trans_b ? b + i0 * ldb : b + i0, ldb, beta, c + i0, ldc);
+                sgemm_1t(trans_a, trans_b, m, i1 - i0, k, alpha, a, lda,
+                         trans_b ? b + i0 * ldb : b + i0, ldb, beta, c + i0, ldc);
         }
     }
 }

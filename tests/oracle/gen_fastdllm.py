@@ -98,7 +98,6 @@ id are skipped (the published loops would re-mask it).
 """
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -122,68 +121,7 @@ VARIANTS = ("llada_f32", "llada_bf16", "dream_f32", "dream_bf16")
 
 
 # ------------------------------------------------------------------ KV-capable forward
-
-class KVModel(TM.RefModel):
-    """RefModel plus a forward over a window of rows that reads the other keys from a cache.
-
-    fwd(tokens) -> (f32 logits [T, V], kv): full forward; kv[l] = (K, V), float64
-        [T, Hkv, Dh], K after RoPE.
-    fwd(tokens, s, e, cache, n_keys) -> (f32 logits [e-s, V], kv): rows [s, e) of `tokens`
-        get fresh K/V at their absolute positions; keys [0, n_keys) are attended to
-        (bidirectional), taken from cache[l] outside [s, e) (cache rows [0, s) and, if
-        e < n_keys, [e, n_keys) must exist)."""
-
-    @torch.no_grad()
-    def fwd(self, tokens, s=0, e=None, cache=None, n_keys=None):
-        a, n, w = self.a, self.names, self.w
-        H, Hkv, Dh, eps = a["H"], a["Hkv"], a["Dh"], a["eps"]
-        tok = torch.as_tensor(tokens, dtype=torch.long).reshape(-1)
-        T = tok.numel()
-        e = T if e is None else e
-        n_keys = T if n_keys is None else n_keys
-        if cache is None:
-            assert s == 0 and e == T == n_keys
-        assert 0 <= s < e <= n_keys
-        x = w[n["emb"]][tok[s:e]]
-        cos, sin = TM.rope_cos_sin(max(T, n_keys), Dh, a["theta"])
-        cos = cos[s:e].to(self.cd)[:, None, :]
-        sin = sin[s:e].to(self.cd)[:, None, :]
-        rep = H // Hkv
-        kv = []
-        for li, ln in enumerate(n["layers"]):
-            h = TM.rms(x, w[ln["attn_norm"]], eps)
-            q = h @ w[ln["q"]].T
-            k = h @ w[ln["k"]].T
-            v = h @ w[ln["v"]].T
-            if "qb" in ln:
-                q = q + w[ln["qb"]]
-                k = k + w[ln["kb"]]
-                v = v + w[ln["vb"]]
-            q = q.view(e - s, H, Dh)
-            k = k.view(e - s, Hkv, Dh)
-            v = v.view(e - s, Hkv, Dh)
-            q = q * cos + TM.rotate_half(q) * sin
-            k = k * cos + TM.rotate_half(k) * sin
-            if cache is None:
-                K, V = k, v
-            else:
-                ck, cv = cache[li]
-                K = torch.cat([ck[:s], k, ck[e:n_keys]], dim=0)
-                V = torch.cat([cv[:s], v, cv[e:n_keys]], dim=0)
-                assert K.shape[0] == n_keys
-            kv.append((K, V))
-            Kr = K.repeat_interleave(rep, dim=1)
-            Vr = V.repeat_interleave(rep, dim=1)
-            sc = torch.einsum("thd,shd->hts", q, Kr) / math.sqrt(Dh)
-            p = torch.softmax(sc, dim=-1)
-            o = torch.einsum("hts,shd->thd", p, Vr).reshape(e - s, H * Dh)
-            x = x + o @ w[ln["o"]].T
-            h = TM.rms(x, w[ln["ffn_norm"]], eps)
-            ff = F.silu(h @ w[ln["gate"]].T) * (h @ w[ln["up"]].T)
-            x = x + ff @ w[ln["down"]].T
-        x = TM.rms(x, w[n["final_norm"]], eps)
-        head = w[n["head"]] if n["head"] else w[n["emb"]]
-        return (x @ head.T).to(torch.float32), kv
+# RefModel.fwd (tiny_models.py) computes a window of rows over cached K/V.
 
 
 def check_kv_model(model, vocab, mask_id, gen):
@@ -670,7 +608,7 @@ def main():
         spec = dict(TM.VARIANTS[name], name=name)
         fam = spec["family"]
         assert cfg["mask_token_id"] == spec["mask"]
-        model = KVModel(cfg, w)
+        model = TM.RefModel(cfg, w)
         vocab = min(cfg["vocab_size"], model.a["V"])
         worst = check_kv_model(model, vocab, cfg["mask_token_id"],
                                torch.Generator().manual_seed(500 + spec["seed"]))

@@ -531,22 +531,50 @@ class RefModel:
 
     @torch.no_grad()
     def __call__(self, tokens, hidden=False):
+        """float32 logits [T, V] of the whole canvas (hidden: the final-normed states)."""
+        x, _ = self._forward(tokens)
+        return x if hidden else self._head(x)
+
+    @torch.no_grad()
+    def fwd(self, tokens, s=0, e=None, cache=None, n_keys=None):
+        """(float32 logits [e-s, V], kv) for rows [s, e) of `tokens` (default: all), the KV
+        cache form of the forward: kv[l] = (K, V) [n_keys, Hkv, Dh] in the compute dtype, K
+        after RoPE. The window's rows get fresh K/V at their absolute positions; keys
+        [0, n_keys) are attended to, taken from cache[l] outside [s, e) (cache rows [0, s)
+        and, if e < n_keys, [e, n_keys) must exist). The model's mask applies with absolute
+        positions."""
+        x, kv = self._forward(tokens, s, e, cache, n_keys)
+        return self._head(x), kv
+
+    def _head(self, x):
+        n, w = self.names, self.w
+        head = w[n["head"]] if n["head"] else w[n["emb"]]
+        return (x @ head.T).to(torch.float32)
+
+    def _forward(self, tokens, s=0, e=None, cache=None, n_keys=None):
         a, n, w = self.a, self.names, self.w
         H, Hkv, Dh, eps = a["H"], a["Hkv"], a["Dh"], a["eps"]
         tok = torch.as_tensor(tokens, dtype=torch.long).reshape(-1)
         T = tok.numel()
-        x = w[n["emb"]][tok]
-        cos, sin = rope_cos_sin(T, Dh, a["theta"])
-        cos = cos.to(self.cd)[:, None, :]
-        sin = sin.to(self.cd)[:, None, :]
+        e = T if e is None else e
+        n_keys = T if n_keys is None else n_keys
+        if cache is None:
+            assert s == 0 and e == T == n_keys
+        assert 0 <= s < e <= n_keys
+        R = e - s
+        x = w[n["emb"]][tok[s:e]]
+        cos, sin = rope_cos_sin(max(T, n_keys), Dh, a["theta"])
+        cos = cos[s:e].to(self.cd)[:, None, :]
+        sin = sin[s:e].to(self.cd)[:, None, :]
         rep = H // Hkv
         mask = None  # True where a query (row) must not see a key (column)
+        qpos, kpos = torch.arange(s, e), torch.arange(n_keys)
         if a["causal"]:
-            mask = torch.ones(T, T, dtype=torch.bool).triu(1)
+            mask = kpos[None, :] > qpos[:, None]
         elif a.get("block"):
-            blk = torch.arange(T) // a["block"]
-            mask = blk[None, :] > blk[:, None]
-        for ln in n["layers"]:
+            mask = (kpos // a["block"])[None, :] > (qpos // a["block"])[:, None]
+        kv = []
+        for li, ln in enumerate(n["layers"]):
             h = rms(x, w[ln["attn_norm"]], eps)
             q = h @ w[ln["q"]].T
             k = h @ w[ln["k"]].T
@@ -555,31 +583,33 @@ class RefModel:
                 q = q + w[ln["qb"]]
                 k = k + w[ln["kb"]]
                 v = v + w[ln["vb"]]
-            q = q.view(T, H, Dh)
-            k = k.view(T, Hkv, Dh)
-            v = v.view(T, Hkv, Dh)
+            q = q.view(R, H, Dh)
+            k = k.view(R, Hkv, Dh)
+            v = v.view(R, Hkv, Dh)
             if "qn" in ln:  # Qwen3 / SDAR: RMSNorm over each head's Dh, before RoPE
                 q = rms(q, w[ln["qn"]], eps)
                 k = rms(k, w[ln["kn"]], eps)
             q = q * cos + rotate_half(q) * sin
             k = k * cos + rotate_half(k) * sin
+            if cache is not None:
+                ck, cv = cache[li]
+                k = torch.cat([ck[:s], k, ck[e:n_keys]], dim=0)
+                v = torch.cat([cv[:s], v, cv[e:n_keys]], dim=0)
+                assert k.shape[0] == n_keys
+            kv.append((k, v))
             # query head j uses kv head j // rep (repeat_interleave / repeat_kv)
             k = k.repeat_interleave(rep, dim=1)
             v = v.repeat_interleave(rep, dim=1)
-            s = torch.einsum("thd,shd->hts", q, k) / math.sqrt(Dh)
+            sc = torch.einsum("thd,shd->hts", q, k) / math.sqrt(Dh)
             if mask is not None:
-                s = s.masked_fill(mask, float("-inf"))
-            p = torch.softmax(s, dim=-1)
-            o = torch.einsum("hts,shd->thd", p, v).reshape(T, H * Dh)
+                sc = sc.masked_fill(mask, float("-inf"))
+            p = torch.softmax(sc, dim=-1)
+            o = torch.einsum("hts,shd->thd", p, v).reshape(R, H * Dh)
             x = x + o @ w[ln["o"]].T
             h = rms(x, w[ln["ffn_norm"]], eps)
             ff = torch.nn.functional.silu(h @ w[ln["gate"]].T) * (h @ w[ln["up"]].T)
             x = x + ff @ w[ln["down"]].T
-        x = rms(x, w[n["final_norm"]], eps)
-        if hidden:
-            return x
-        head = w[n["head"]] if n["head"] else w[n["emb"]]
-        return (x @ head.T).to(torch.float32)
+        return rms(x, w[n["final_norm"]], eps), kv
 
     def batch(self, x):
         """x: LongTensor [B, L] -> float32 logits [B, L, V] (rows computed independently).
