@@ -15,8 +15,9 @@
  * The backward runs the chain in reverse (ops_bwd.h for each op; weight gradients are GEMMs
  * dW += dY^T X through um_sgemm). Attention is flash attention (kernels/flash_attn.h): the
  * forward keeps only the row log-sum-exp, the backward recomputes the probabilities tile by
- * tile, so no T x T matrix exists and T is bounded by memory for O(T) buffers only. The head and the loss run over chunks of rows so that the
- * logits buffer is at most HEAD_CHUNK_FLOATS floats whatever V is.
+ * tile, so no T x T matrix exists and memory grows linearly in T. The head and the loss run
+ * over chunks of rows so that the logits buffer is at most HEAD_CHUNK_FLOATS floats whatever
+ * V is.
  *
  * Attention masks (ops_bwd.h): block(i) = i / block_size with i the index within the sequence
  * (for BD3, within its half), not the RoPE position; positions only feed RoPE and must lie in
